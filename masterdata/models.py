@@ -21,6 +21,9 @@ class MasterDataModel(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return " ".join(str(v) for v in self.natural_key())
+
     def natural_key(self) -> tuple[Any, ...]:
         values: list[Any] = []
         for path in self.natural_key_fields:
@@ -33,9 +36,6 @@ class MasterDataModel(models.Model):
     @classmethod
     def natural_key_lookup(cls, key: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
         return dict(zip(cls.natural_key_fields, key, strict=True))
-
-    def __str__(self) -> str:
-        return " ".join(str(v) for v in self.natural_key())
 
 
 class OEM(MasterDataModel):

@@ -5,91 +5,162 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='MachineFamily',
+            name="MachineFamily",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('description', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("description", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name_plural': 'machine families',
-                'ordering': ['name'],
+                "verbose_name_plural": "machine families",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='MachinePosition',
+            name="MachinePosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=120)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=120)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='OEM',
+            name="OEM",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('country', models.CharField(blank=True, help_text='ISO 3166-1 alpha-2', max_length=2)),
-                ('website', models.URLField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                (
+                    "country",
+                    models.CharField(blank=True, help_text="ISO 3166-1 alpha-2", max_length=2),
+                ),
+                ("website", models.URLField(blank=True)),
             ],
             options={
-                'verbose_name': 'OEM',
-                'verbose_name_plural': 'OEMs',
-                'ordering': ['name'],
+                "verbose_name": "OEM",
+                "verbose_name_plural": "OEMs",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='WorkActivity',
+            name="WorkActivity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('default_duration_hours', models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "default_duration_hours",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True),
+                ),
             ],
             options={
-                'verbose_name_plural': 'work activities',
-                'ordering': ['code'],
+                "verbose_name_plural": "work activities",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='ComponentCatalog',
+            name="ComponentCatalog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('expected_life_hours', models.PositiveIntegerField(blank=True, null=True)),
-                ('family', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='components', to='masterdata.machinefamily')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("expected_life_hours", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "family",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="components",
+                        to="masterdata.machinefamily",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'component catalogue entry',
-                'verbose_name_plural': 'component catalogue',
-                'ordering': ['code'],
+                "verbose_name": "component catalogue entry",
+                "verbose_name_plural": "component catalogue",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='EquipmentModel',
+            name="EquipmentModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('category', models.CharField(choices=[('haul_truck', 'Haul truck'), ('excavator', 'Excavator'), ('wheel_loader', 'Wheel loader'), ('dozer', 'Dozer'), ('grader', 'Motor grader'), ('drill', 'Drill rig'), ('light_vehicle', 'Light vehicle')], max_length=20)),
-                ('rated_power_kw', models.PositiveIntegerField(blank=True, null=True)),
-                ('operating_weight_t', models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True)),
-                ('oem', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='equipment_models', to='masterdata.oem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("haul_truck", "Haul truck"),
+                            ("excavator", "Excavator"),
+                            ("wheel_loader", "Wheel loader"),
+                            ("dozer", "Dozer"),
+                            ("grader", "Motor grader"),
+                            ("drill", "Drill rig"),
+                            ("light_vehicle", "Light vehicle"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("rated_power_kw", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "operating_weight_t",
+                    models.DecimalField(blank=True, decimal_places=1, max_digits=8, null=True),
+                ),
+                (
+                    "oem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="equipment_models",
+                        to="masterdata.oem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['oem__name', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('oem', 'name'), name='equipmentmodel_natural_key')],
+                "ordering": ["oem__name", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("oem", "name"), name="equipmentmodel_natural_key"
+                    )
+                ],
             },
         ),
     ]

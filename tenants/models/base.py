@@ -33,7 +33,9 @@ class TenantScopedQuerySet(models.QuerySet):
 
 class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
     def get_by_natural_key(self, tenant: Any, *key: Any) -> models.Model:
-        return self.get(tenant=tenant, **dict(zip(self.model.natural_key_fields(), key, strict=True)))
+        return self.get(
+            tenant=tenant, **dict(zip(self.model.natural_key_fields(), key, strict=True))
+        )
 
 
 class TenantScopedModel(models.Model):

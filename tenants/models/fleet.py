@@ -62,7 +62,7 @@ class Vehicle(TenantScopedModel, SoftDeleteModel):
         DOWN = "down", "Down for repair"
         RETIRED = "retired", "Retired"
 
-    site = models.ForeignKey("tenants.Site", on_delete=models.PROTECT, related_name="vehicles")
+    site = models.ForeignKey("tenants.Site", on_delete=models.RESTRICT, related_name="vehicles")
     profile = models.ForeignKey(
         Profile, on_delete=models.SET_NULL, null=True, blank=True, related_name="vehicles"
     )

@@ -22,10 +22,10 @@ class WorkOrder(TenantScopedModel, SoftDeleteModel):
 
     number = models.CharField(max_length=30)
     vehicle = models.ForeignKey(
-        "tenants.Vehicle", on_delete=models.PROTECT, related_name="work_orders"
+        "tenants.Vehicle", on_delete=models.RESTRICT, related_name="work_orders"
     )
     site = models.ForeignKey(
-        "tenants.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "tenants.Site", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
@@ -91,7 +91,7 @@ class Part(TenantScopedModel, SoftDeleteModel):
         related_name="+",
     )
     site = models.ForeignKey(
-        "tenants.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "tenants.Site", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     quantity_on_hand = models.IntegerField(default=0)
     reorder_level = models.IntegerField(default=0)

@@ -1,0 +1,541 @@
+"""Import of a backup document: preview (writes nothing) and import (merge, replace, new tenant).
+
+One pass over the file: the reader streams it, every row is validated and loaded into a staging
+table, then the database resolves references and classifies the rows (`plan`), and only when
+nothing is wrong are the tenant tables written, all of it in one transaction.
+"""
+
+import hashlib
+import io
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
+
+from tenants.models import Tenant
+
+from .audit import record
+from .document import FORMAT_NAME, SCHEMA_VERSION
+from .errors import BackupError, InvalidFile, Problem, Refused, UnsupportedVersion
+from .masters import MasterData
+from .plan import Mode, Planner, ProblemLog, TableCounts, row_label
+from .reader import BackupReader
+from .staging import ACTION, CREATE, POS, TARGET, UPDATE, StagingTable, q
+from .streams import open_input
+from .tables import Registry, TableSpec, registry
+from .upgrades import UpgradeStep, upgrade_chain
+from .values import decoder
+
+Source = str | Path | BinaryIO
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    mode: Mode = Mode.MERGE
+    create_missing_master_data: bool = False
+    new_tenant_slug: str = ""
+    new_tenant_name: str = ""
+
+
+@dataclass
+class ImportReport:
+    mode: Mode
+    tenant: dict[str, str]
+    source_tenant: dict[str, str]
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    master_data: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0
+    sha256: str = ""
+    applied: bool = False
+
+    def totals(self) -> TableCounts:
+        total = TableCounts()
+        for counts in self.tables.values():
+            for name, value in counts.as_dict().items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": str(self.mode),
+            "tenant": self.tenant,
+            "source_tenant": self.source_tenant,
+            "applied": self.applied,
+            "sha256": self.sha256,
+            "tables": {name: counts.as_dict() for name, counts in self.tables.items()},
+            "totals": self.totals().as_dict(),
+            "master_data": self.master_data,
+            "problems": [p.as_dict() for p in self.problems],
+            "more_problems": self.more_problems,
+        }
+
+
+class _HashingReader(io.RawIOBase):
+    """Passes bytes through while computing their SHA-256 (of the file as stored)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> str:
+        while self.readinto(bytearray(1 << 20)):
+            pass
+        return self.digest.hexdigest()
+
+
+def _tenant_dict(tenant: Tenant) -> dict[str, str]:
+    return {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug}
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    """Serialise imports of one tenant; SQLite already has a single writer."""
+    if connection.vendor != "postgresql":
+        return
+    wait = int(getattr(settings, "BACKUP_IMPORT_LOCK_WAIT_SECONDS", 10))
+    key = int.from_bytes(uuid.UUID(str(tenant.pk)).bytes[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{wait}s'")
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        except DatabaseError:
+            raise Refused(
+                f"Another import of tenant '{tenant.slug}' is running; try again when it is done."
+            ) from None
+        cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+
+
+class _Users:
+    """Users named by email in a backup, looked up once each."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, Any] = {}
+        self.model = get_user_model()
+
+    def get(self, email: str) -> Any:
+        if email not in self.ids:
+            found = list(
+                self.model.objects.filter(email__iexact=email).values_list("pk", flat=True)[:2]
+            )
+            self.ids[email] = found[0] if len(found) == 1 else None
+        return self.ids[email]
+
+
+def _row_stager(
+    spec: TableSpec,
+    mode: Mode,
+    masters: MasterData,
+    users: _Users,
+    problems: ProblemLog,
+) -> Callable[[int, Any], tuple]:
+    """A function turning a file row into the staging table's tuple, logging what is wrong."""
+    prep_id = spec.model._meta.pk.get_db_prep_save
+    fields = []
+    for f in spec.fields:
+        model_field = f.model_field
+        default = None if f.required else model_field.get_default()
+        fields.append((f, decoder(f), model_field.get_db_prep_save, default))
+    secrets = [s.present_field for s in spec.secrets]
+    known = set(spec.file_fields())
+    natural_key = spec.natural_key
+
+    def stage(position: int, raw: Any) -> tuple:
+        if not isinstance(raw, dict):
+            problems.add(spec.name, row_label(position), "", "a row must be a JSON object")
+            return (position, True, None, *([None] * (len(fields) + len(secrets))))
+        label = row_label(position, {k: raw.get(k) for k in natural_key if k in raw})
+        bad = False
+        for name in raw.keys() - known:
+            problems.add(spec.name, label, name, "unknown field")
+            bad = True
+        values: list[Any] = []
+        for f, decode, prep, default in fields:
+            value = raw.get(f.name, default)
+            if f.name not in raw and f.required:
+                problems.add(spec.name, label, f.name, "required field missing")
+                bad = True
+            elif value is None:
+                if not f.null and f.name in raw:
+                    problems.add(spec.name, label, f.name, "must not be null")
+                    bad = True
+            else:
+                try:
+                    value = decode(value)
+                except ValueError as exc:
+                    problems.add(spec.name, label, f.name, str(exc))
+                    bad = True
+                    value = None
+                else:
+                    if f.kind == "master_fk":
+                        value = _master_ref(f.target, f.name, value, label)
+                        bad = bad or value is None
+                    elif f.kind == "user_fk":
+                        email, value = value, users.get(value)
+                        if value is None and not f.null:
+                            problems.add(
+                                spec.name, label, f.name, f"no user with email {email!r} here"
+                            )
+                            bad = True
+            values.append(prep(value, connection=connection) if value is not None else None)
+        flags = []
+        for name in secrets:
+            value = raw.get(name, False)
+            if not isinstance(value, bool):
+                problems.add(spec.name, label, name, "expected true or false")
+                value, bad = False, True
+            flags.append(value)
+        target = prep_id(uuid.uuid4(), connection=connection) if mode == Mode.NEW_TENANT else None
+        return (position, bad, target, *values, *flags)
+
+    def _master_ref(table: str, name: str, file_id: int, label: str) -> Any:
+        local = masters.local[table]
+        if file_id not in local:
+            problems.add(
+                spec.name, label, name, f"refers to {table} {file_id}, which is not in master_data"
+            )
+            return None
+        return local[file_id]  # None when missing: already reported with the master data
+
+    return stage
+
+
+def _check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:
+    if metadata.get("format") != FORMAT_NAME:
+        raise InvalidFile(
+            f"This is not a tenant backup: metadata.format is {metadata.get('format')!r}, "
+            f"expected {FORMAT_NAME!r}."
+        )
+    steps = upgrade_chain(metadata.get("format_version"))
+    tenant = metadata.get("tenant")
+    if not isinstance(tenant, dict) or not isinstance(tenant.get("id"), str):
+        raise InvalidFile("metadata.tenant.id is missing: the backup does not say whose it is.")
+    return steps
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    version = schema.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidFile(f"schema.version must be an integer, got {version!r}.")
+    if version > SCHEMA_VERSION:
+        raise UnsupportedVersion(
+            f"This backup has schema version {version}, newer than the {SCHEMA_VERSION} of this "
+            "application: upgrade the application to import it."
+        )
+
+
+class _Import:
+    def __init__(self, options: ImportOptions, tenant: Tenant | None, apply: bool) -> None:
+        self.options = options
+        self.mode = options.mode
+        self.tenant = tenant
+        self.apply = apply
+        self.reg: Registry = registry()
+        self.problems = ProblemLog(int(getattr(settings, "BACKUP_PROBLEM_LIMIT", 200)))
+        self.stages: dict[str, StagingTable] = {}
+        self.report: ImportReport | None = None
+
+    def run(self, stream: BinaryIO) -> ImportReport:
+        reader = BackupReader(stream)
+        metadata = reader.object_section("metadata")
+        steps = _check_metadata(metadata)
+        for step in steps:
+            metadata = step.metadata(metadata)
+        source = {k: str(metadata["tenant"].get(k, "")) for k in ("id", "name", "slug")}
+        tenant = self._target_tenant(source)
+        if self.apply and self.mode != Mode.NEW_TENANT:
+            _lock_tenant(tenant)
+        self.report = report = ImportReport(
+            mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source
+        )
+        _check_schema(reader.object_section("schema"))
+
+        masters = MasterData(self.reg, self.problems)
+        for table, rows in reader.table_section("master_data"):
+            masters.read(table, self._upgraded(steps, "master_data", table, rows))
+        masters.resolve(self.options.create_missing_master_data)
+        report.master_data = masters.summary()
+
+        users = _Users()
+        for table, rows in reader.table_section("tenant_data"):
+            self._stage(table, self._upgraded(steps, "tenant_data", table, rows), masters, users)
+        statistics = reader.object_section("statistics")
+        reader.finish()
+        self._check_statistics(statistics)
+
+        tid = Tenant._meta.pk.get_db_prep_value(tenant.pk, connection)
+        planner = Planner(
+            mode=self.mode,
+            tenant_db_id=tid,
+            tenant_slug=tenant.slug,
+            stages=self.stages,
+            problems=self.problems,
+        )
+        for spec in self.reg.tenant_tables:
+            if spec.name in self.stages:
+                report.tables[spec.name] = planner.plan(spec)
+            else:
+                report.tables[spec.name] = TableCounts()
+        if self.mode == Mode.REPLACE:
+            for spec in self.reg.tenant_tables:
+                if not spec.append_only:
+                    report.tables[spec.name].delete = spec.model.objects.filter(
+                        tenant=tenant
+                    ).count()
+        report.problems = self.problems.items
+        report.more_problems = self.problems.total - len(self.problems.items)
+        if self.problems:
+            raise self.problems.error()
+        if self.apply:
+            self._write(tid)
+            report.applied = True
+        return report
+
+    @staticmethod
+    def _upgraded(
+        steps: list[UpgradeStep], section: str, table: str, rows: Iterator[tuple[int, Any]]
+    ) -> Iterator[tuple[int, Any]]:
+        if not steps:
+            return rows
+
+        def upgraded() -> Iterator[tuple[int, Any]]:
+            for position, row in rows:
+                name = table
+                for step in steps:
+                    name, row = step.row(section, name, row)
+                yield position, row
+
+        return upgraded()
+
+    def _target_tenant(self, source: dict[str, str]) -> Tenant:
+        if self.mode == Mode.NEW_TENANT:
+            slug = self.options.new_tenant_slug
+            if not slug:
+                raise Refused("A new tenant needs a slug.")
+            if Tenant.objects.filter(slug=slug).exists():
+                raise Refused(f"A tenant with slug '{slug}' already exists: choose another slug.")
+            return Tenant.objects.create(
+                slug=slug, name=self.options.new_tenant_name or source["name"] or slug
+            )
+        assert self.tenant is not None
+        if source["id"] != str(self.tenant.pk):
+            raise Refused(
+                f"This backup belongs to tenant '{source['name']}' ({source['slug']}, id "
+                f"{source['id']}), not to '{self.tenant.name}' ({self.tenant.slug}, id "
+                f"{self.tenant.pk}): a backup is only imported into the tenant it came from "
+                "(restore it as a new tenant instead)."
+            )
+        return self.tenant
+
+    def _stage(
+        self, table: str, rows: Iterator[tuple[int, Any]], masters: MasterData, users: _Users
+    ) -> None:
+        try:
+            spec = self.reg.table(table)
+        except KeyError:
+            spec = None
+        if spec is None or spec not in self.reg.tenant_tables:
+            self.problems.add(table, "", "", "unknown table")
+            return
+        if table in self.stages:
+            self.problems.add(table, "", "", "the table appears twice in tenant_data")
+            return
+        stage = StagingTable(spec)
+        stage.create()
+        self.stages[table] = stage
+        stage_row = _row_stager(spec, self.mode, masters, users, self.problems)
+        stage.load(stage_row(position, raw) for position, raw in rows)
+        stage.index()
+
+    def _check_statistics(self, statistics: dict[str, Any]) -> None:
+        for table, stage in self.stages.items():
+            expected = statistics.get(table)
+            if expected != stage.rows:
+                self.problems.add(
+                    table,
+                    "",
+                    "",
+                    f"statistics say {expected} rows, the file has {stage.rows}: the file is "
+                    "incomplete or was edited",
+                )
+        for table in statistics.keys() - self.stages.keys():
+            if statistics[table]:
+                self.problems.add(
+                    table, "", "", f"statistics say {statistics[table]} rows, the file has none"
+                )
+
+    def _write(self, tid: Any) -> None:
+        with connection.cursor() as cursor:
+            if self.mode == Mode.REPLACE:
+                for spec in reversed(self.reg.tenant_tables):
+                    if not spec.append_only:
+                        cursor.execute(
+                            f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [tid]
+                        )
+            for spec in self.reg.tenant_tables:
+                stage = self.stages.get(spec.name)
+                if stage is None:
+                    continue
+                self._insert(cursor, spec, stage, tid)
+                self._update(cursor, spec, stage)
+
+    def _insert(self, cursor: Any, spec: TableSpec, stage: StagingTable, tid: Any) -> None:
+        columns = ["id", "tenant_id"]
+        values = [f"s.{q(TARGET)}", "%s"]
+        params: list[Any] = [tid]
+        flags = {s.flag_field: s for s in spec.secrets}
+        for f in spec.fields:
+            if f.kind == "id":
+                continue
+            columns.append(f.column)
+            if f.name in flags:
+                # A secret never travels in a file: flag it for re-entry when one was set.
+                values.append(f"(s.{q(f.column)} OR s.{q(flags[f.name].present_field)})")
+            else:
+                values.append(f"s.{q(f.column)}")
+        for secret in spec.secrets:
+            model_field = spec.model._meta.get_field(secret.field)
+            columns.append(model_field.column)
+            values.append("%s")
+            params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+        cursor.execute(
+            f"INSERT INTO {q(spec.db_table)} ({', '.join(q(c) for c in columns)}) "
+            f"SELECT {', '.join(values)} FROM {stage.sql_name} s WHERE s.{q(ACTION)} = %s "
+            f"ORDER BY s.{q(POS)}",
+            [*params, CREATE],
+        )
+
+    def _update(self, cursor: Any, spec: TableSpec, stage: StagingTable) -> None:
+        columns = [f.column for f in spec.fields if f.kind != "id"]
+        if not columns:
+            return
+        table = q(spec.db_table)
+        assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in columns)
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM {stage.sql_name} s "
+            f"WHERE {table}.id = s.{q(TARGET)} AND s.{q(ACTION)} = %s",
+            [UPDATE],
+        )
+
+    def drop_stages(self) -> None:
+        for stage in self.stages.values():
+            stage.drop()
+
+
+def _process(
+    source: Source, *, tenant: Tenant | None, options: ImportOptions, actor: Any, apply: bool
+) -> ImportReport:
+    if options.mode != Mode.NEW_TENANT and tenant is None:
+        raise Refused("A merge or replace import needs the tenant to import into.")
+    close = None
+    if isinstance(source, str | Path):
+        try:
+            raw: BinaryIO = open(source, "rb")  # noqa: SIM115 - closed below
+            close = raw
+        except OSError as exc:
+            raise InvalidFile(f"Cannot open {source}: {exc.strerror}.") from None
+    else:
+        raw = source
+    hashing = _HashingReader(raw)
+    job = _Import(options, tenant, apply)
+    action = "backup.import" if apply else "backup.preview"
+    try:
+        with open_input(io.BufferedReader(hashing)) as stream:  # type: ignore[arg-type]
+            try:
+                with transaction.atomic():
+                    report = job.run(stream)
+                    job.drop_stages()
+                    if not apply:
+                        transaction.set_rollback(True)
+            except BackupError as exc:
+                hashing.drain()
+                _audit_failure(job, tenant, options, action, actor, exc, hashing)
+                raise
+        report.sha256 = hashing.drain()
+    finally:
+        if close is not None:
+            close.close()
+    audit_tenant = Tenant.objects.get(pk=report.tenant["id"]) if apply or tenant is None else tenant
+    if tenant is not None or apply:
+        record(
+            audit_tenant,
+            action,
+            actor=actor,
+            details={
+                "mode": str(options.mode),
+                "outcome": "applied" if apply else "previewed",
+                "sha256": report.sha256,
+                "source_tenant": report.source_tenant,
+                "totals": report.totals().as_dict(),
+                "tables": {n: c.as_dict() for n, c in report.tables.items()},
+            },
+        )
+    return report
+
+
+def _audit_failure(
+    job: _Import,
+    tenant: Tenant | None,
+    options: ImportOptions,
+    action: str,
+    actor: Any,
+    exc: BackupError,
+    hashing: _HashingReader,
+) -> None:
+    if tenant is None:  # a new tenant that failed no longer exists
+        return
+    record(
+        tenant,
+        action,
+        actor=actor,
+        details={
+            "mode": str(options.mode),
+            "outcome": "failed",
+            "error": exc.code,
+            "message": exc.message,
+            "problems": job.problems.total,
+            "sha256": hashing.digest.hexdigest(),
+        },
+    )
+
+
+def preview_import(
+    source: Source,
+    *,
+    tenant: Tenant | None = None,
+    options: ImportOptions | None = None,
+    actor: Any = None,
+) -> ImportReport:
+    """What an import would do, per table; writes nothing but its audit entry.
+
+    Raises `ValidationFailed` (with every problem), `InvalidFile` or `Refused`."""
+    return _process(
+        source, tenant=tenant, options=options or ImportOptions(), actor=actor, apply=False
+    )
+
+
+def import_backup(
+    source: Source,
+    *,
+    tenant: Tenant | None = None,
+    options: ImportOptions | None = None,
+    actor: Any = None,
+) -> ImportReport:
+    """Import the backup in one transaction: all of it, or nothing when anything is wrong."""
+    return _process(
+        source, tenant=tenant, options=options or ImportOptions(), actor=actor, apply=True
+    )

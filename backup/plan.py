@@ -1,0 +1,277 @@
+"""What an import would do, computed by the database from the staging tables.
+
+For each table, in dependency order: duplicate ids, references resolved (to a row of the file or,
+in merge mode, of this tenant, never of another tenant) and remapped to the ids the referenced rows
+will have, rows matched to existing rows (merge: by id, then by natural key), conflicts, and each
+row classified as create, update or unchanged. Nothing here writes to a tenant table.
+"""
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.db import connection
+
+from .errors import Problem, ValidationFailed
+from .staging import ACTION, BAD, CREATE, POS, TARGET, UNCHANGED, UPDATE, StagingTable, distinct, q
+from .tables import TableSpec, registry
+
+
+class Mode(StrEnum):
+    MERGE = "merge"
+    REPLACE = "replace"
+    NEW_TENANT = "new_tenant"
+
+
+@dataclass
+class TableCounts:
+    in_file: int = 0
+    create: int = 0
+    update: int = 0
+    unchanged: int = 0
+    delete: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class ProblemLog:
+    """All problems found, kept up to a limit (the rest only counted)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: list[Problem] = []
+        self.total = 0
+
+    def add(self, table: str, row: str, field: str, message: str) -> None:
+        self.total += 1
+        if len(self.items) < self.limit:
+            self.items.append(Problem(table, row, field, message))
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - len(self.items), 0)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def error(self) -> ValidationFailed:
+        return ValidationFailed(self.items, more=self.total - len(self.items))
+
+
+def row_label(position: Any, key: dict[str, Any] | None = None) -> str:
+    label = f"row {position}"
+    if key:
+        label += " (" + ", ".join(f"{name}={value!r}" for name, value in key.items()) + ")"
+    return label
+
+
+class Planner:
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        tenant_db_id: Any,
+        tenant_slug: str,
+        stages: dict[str, StagingTable],
+        problems: ProblemLog,
+    ) -> None:
+        self.mode = mode
+        self.tid = tenant_db_id
+        self.slug = tenant_slug
+        self.stages = stages
+        self.problems = problems
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _rows(self, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _exec(self, sql: str, params: list[Any] | tuple = ()) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    def _key_columns(self, spec: TableSpec) -> list[str]:
+        return [spec.field_map[name].column for name in spec.natural_key]
+
+    def _report(self, spec: TableSpec, sql: str, params: list[Any], field: str, message) -> None:
+        """Run a query whose rows are (position, *natural key, *details) and log each."""
+        if not self.problems.remaining:
+            self.problems.total += 1  # at least one more; the exact count is not worth a scan
+            return
+        keys = list(spec.natural_key)
+        for row in self._rows(f"{sql} LIMIT {self.problems.remaining + 1}", params):
+            position, key, rest = row[0], row[1 : 1 + len(keys)], row[1 + len(keys) :]
+            label = row_label(position, dict(zip(keys, key, strict=True)))
+            self.problems.add(spec.name, label, field, message(*rest))
+
+    def _select_label(self, spec: TableSpec, alias: str = "s") -> str:
+        cols = [f"{alias}.{q(POS)}", *(f"{alias}.{q(c)}" for c in self._key_columns(spec))]
+        return ", ".join(cols)
+
+    # -- the plan ----------------------------------------------------------------------------
+    def plan(self, spec: TableSpec) -> TableCounts:
+        stage = self.stages[spec.name]
+        S, T = stage.sql_name, q(spec.db_table)
+        tenant = q("tenant_id")
+
+        self._report(
+            spec,
+            "SELECT "
+            + ", ".join(f"MIN({q(c)})" for c in [POS, *self._key_columns(spec)])
+            + f", id, COUNT(*) FROM {S} WHERE id IS NOT NULL GROUP BY id HAVING COUNT(*) > 1",
+            [],
+            "id",
+            lambda value, count: f"id {value} appears {count} times in the file",
+        )
+        for f in spec.fields_of_kind("tenant_fk"):
+            self._resolve_reference(spec, stage, f.column, f.name, f.target)
+
+        if self.mode == Mode.NEW_TENANT:
+            pass  # every row got a fresh id when it was staged
+        elif self.mode == Mode.REPLACE and not spec.append_only:
+            self._exec(f"UPDATE {S} SET {q(TARGET)} = id")
+        else:
+            self._match(spec, stage)
+
+        if self.mode != Mode.NEW_TENANT:
+            self._report(
+                spec,
+                f"SELECT {self._select_label(spec)}, s.id FROM {S} s WHERE s.{q(TARGET)} = s.id "
+                f"AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = s.id AND t.{tenant} <> %s)",
+                [self.tid],
+                "id",
+                lambda value: f"id {value} is already used by a row outside this tenant",
+            )
+
+        keys = self._key_columns(spec)
+        self._report(
+            spec,
+            "SELECT "
+            + ", ".join([f"MIN({q(POS)})", *(q(c) for c in keys)])
+            + f", COUNT(*) FROM {S} WHERE NOT {q(BAD)}"
+            + (f" GROUP BY {', '.join(q(c) for c in keys)}" if keys else "")
+            + " HAVING COUNT(*) > 1",
+            [],
+            ", ".join(spec.natural_key) or "tenant",
+            lambda count: f"the natural key appears {count} times in the file",
+        )
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} IN "
+            f"(SELECT {q(TARGET)} FROM {S} GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
+            [],
+            "id",
+            lambda target: f"several rows of the file match the same existing row {target}",
+        )
+        if self.mode == Mode.MERGE or spec.append_only:
+            key_match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in keys)
+            self._report(
+                spec,
+                f"SELECT {self._select_label(spec)}, t.id FROM {S} s JOIN {T} t ON t.{tenant} = %s"
+                + (f" AND {key_match}" if key_match else "")
+                + f" AND t.id <> s.{q(TARGET)} WHERE NOT s.{q(BAD)}",
+                [self.tid],
+                ", ".join(spec.natural_key) or "tenant",
+                lambda other: (
+                    f"the natural key already belongs to another row ({other}) of this tenant"
+                ),
+            )
+
+        self._classify(spec, stage)
+        return self._counts(spec, stage)
+
+    def _resolve_reference(
+        self, spec: TableSpec, stage: StagingTable, column: str, field: str, target: str
+    ) -> None:
+        S = stage.sql_name
+        target_stage = self.stages.get(target)
+        in_file = (
+            f"EXISTS (SELECT 1 FROM {target_stage.sql_name} r WHERE r.id = s.{q(column)})"
+            if target_stage
+            else "1 = 0"
+        )
+        params: list[Any] = []
+        in_tenant = "1 = 0"
+        if self.mode == Mode.MERGE:
+            target_table = q(self._table_of(target))
+            in_tenant = (
+                f"EXISTS (SELECT 1 FROM {target_table} r WHERE r.id = s.{q(column)} "
+                f"AND r.{q('tenant_id')} = %s)"
+            )
+            params.append(self.tid)
+        where = (
+            "in this backup"
+            if self.mode != Mode.MERGE
+            else f"in this backup or in tenant '{self.slug}'"
+        )
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, s.{q(column)} FROM {S} s "
+            f"WHERE s.{q(column)} IS NOT NULL AND NOT {in_file} AND NOT {in_tenant}",
+            params,
+            field,
+            lambda value: f"refers to {target} {value}, which does not exist {where}",
+        )
+        if target_stage:
+            # Point at the id the referenced row will have (it differs when it was matched by
+            # natural key, or in a new tenant).
+            R = target_stage.sql_name
+            self._exec(
+                f"UPDATE {S} SET {q(column)} = (SELECT r.{q(TARGET)} FROM {R} r "
+                f"WHERE r.id = {S}.{q(column)}) WHERE EXISTS (SELECT 1 FROM {R} r "
+                f"WHERE r.id = {S}.{q(column)} AND r.{q(TARGET)} <> r.id)"
+            )
+
+    def _table_of(self, table: str) -> str:
+        return registry().table(table).db_table
+
+    def _match(self, spec: TableSpec, stage: StagingTable) -> None:
+        S, T, tenant = stage.sql_name, q(spec.db_table), q("tenant_id")
+        self._exec(
+            f"UPDATE {S} SET {q(TARGET)} = id WHERE EXISTS "
+            f"(SELECT 1 FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s)",
+            [self.tid],
+        )
+        keys = self._key_columns(spec)
+        key_match = "".join(f" AND t.{q(c)} = {S}.{q(c)}" for c in keys)
+        self._exec(
+            f"UPDATE {S} SET {q(TARGET)} = (SELECT t.id FROM {T} t WHERE t.{tenant} = %s"
+            f"{key_match}) WHERE {q(TARGET)} IS NULL AND NOT {q(BAD)}",
+            [self.tid],
+        )
+        self._exec(
+            f"UPDATE {S} SET {q(TARGET)} = id, {q(ACTION)} = %s WHERE {q(TARGET)} IS NULL",
+            [CREATE],
+        )
+
+    def _classify(self, spec: TableSpec, stage: StagingTable) -> None:
+        S, T = stage.sql_name, q(spec.db_table)
+        if self.mode == Mode.NEW_TENANT or (self.mode == Mode.REPLACE and not spec.append_only):
+            self._exec(f"UPDATE {S} SET {q(ACTION)} = %s", [CREATE])
+            return
+        compared = [f.column for f in spec.fields if f.kind != "id"]
+        if spec.append_only or not compared:
+            self._exec(f"UPDATE {S} SET {q(ACTION)} = %s WHERE {q(ACTION)} IS NULL", [UNCHANGED])
+            return
+        differs = " OR ".join(distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)
+        self._exec(
+            f"UPDATE {S} SET {q(ACTION)} = CASE WHEN EXISTS (SELECT 1 FROM {T} t "
+            f"WHERE t.id = {S}.{q(TARGET)} AND ({differs})) THEN %s ELSE %s END "
+            f"WHERE {q(ACTION)} IS NULL",
+            [UPDATE, UNCHANGED],
+        )
+
+    def _counts(self, spec: TableSpec, stage: StagingTable) -> TableCounts:
+        counts = TableCounts(in_file=stage.rows)
+        for action, count in self._rows(
+            f"SELECT {q(ACTION)}, COUNT(*) FROM {stage.sql_name} GROUP BY {q(ACTION)}"
+        ):
+            if action == CREATE:
+                counts.create = count
+            elif action == UPDATE:
+                counts.update = count
+            elif action == UNCHANGED:
+                counts.unchanged = count
+        return counts

@@ -1,0 +1,141 @@
+"""Streaming reader of the backup document (ijson), section by section and row by row.
+
+The sections must come in the order the writer puts them in, so that the whole file never has to
+be held: `metadata`, `schema`, `master_data`, `tenant_data`, `statistics`. Anything that is not
+a readable document of that shape raises `InvalidFile` saying where reading stopped.
+"""
+
+import zlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import ijson
+
+from .document import SECTIONS
+from .errors import InvalidFile
+
+Row = dict[str, Any]
+
+
+class BackupReader:
+    def __init__(self, stream: BinaryIO) -> None:
+        # Floats only ever occur inside JSON fields: typed decimals are strings in the file.
+        self._events = ijson.parse(stream, use_float=True)
+        self.where = "the start of the file"
+        self._section_index = -1
+        self._started = False
+
+    # -- low level ---------------------------------------------------------------------------
+    def _next(self) -> tuple[str, Any]:
+        try:
+            _prefix, event, value = next(self._events)
+        except StopIteration:
+            raise InvalidFile(f"The file ends too early, in {self.where} (truncated?).") from None
+        except ijson.JSONError as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+            if "premature EOF" in detail or "Incomplete" in type(exc).__name__:
+                raise InvalidFile(
+                    f"The file ends too early, in {self.where} (truncated?)."
+                ) from None
+            raise InvalidFile(f"The file is not valid JSON ({detail}), in {self.where}.") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidFile(
+                f"The file could not be decompressed ({exc}), in {self.where}: "
+                "corrupt or truncated gzip data."
+            ) from None
+        return event, value
+
+    def _value(self, event: str, value: Any) -> Any:
+        if event == "start_map":
+            obj: dict[str, Any] = {}
+            while True:
+                event, key = self._next()
+                if event == "end_map":
+                    return obj
+                obj[key] = self._value(*self._next())
+        if event == "start_array":
+            items = []
+            while True:
+                event, value = self._next()
+                if event == "end_array":
+                    return items
+                items.append(self._value(event, value))
+        return value
+
+    def _expect(self, wanted: str, what: str) -> None:
+        event, _value = self._next()
+        if event != wanted:
+            raise InvalidFile(f"Expected {what} in {self.where}, found {event.replace('_', ' ')}.")
+
+    # -- sections ----------------------------------------------------------------------------
+    def _section(self, name: str) -> None:
+        if not self._started:
+            self.where = "the start of the file"
+            try:
+                event, _value = self._next()
+            except InvalidFile as exc:
+                if "ends too early" in exc.message:
+                    raise InvalidFile(
+                        "The file is empty: there is no JSON document in it."
+                    ) from None
+                raise
+            if event != "start_map":
+                raise InvalidFile("The file is not a backup document: it is not a JSON object.")
+            self._started = True
+        event, key = self._next()
+        if event == "end_map":
+            raise InvalidFile(f"The section '{name}' is missing.")
+        if key not in SECTIONS:
+            raise InvalidFile(f"Unknown section '{key}': expected '{name}'.")
+        if key != name:
+            raise InvalidFile(
+                f"Section '{key}' where '{name}' was expected: the sections must come in the "
+                f"order {', '.join(SECTIONS)}."
+            )
+        self.where = f"section '{name}'"
+
+    def object_section(self, name: str) -> dict[str, Any]:
+        self._section(name)
+        event, value = self._next()
+        if event != "start_map":
+            raise InvalidFile(f"Section '{name}' must be a JSON object.")
+        return self._value(event, value)
+
+    def table_section(self, name: str) -> Iterator[tuple[str, Iterator[tuple[int, Any]]]]:
+        """Yields (table, rows); each row as (position counting from 1, value). The rows of a
+        table must be consumed before the next table is asked for."""
+        self._section(name)
+        self._expect("start_map", f"an object of tables in section '{name}'")
+        while True:
+            event, table = self._next()
+            if event == "end_map":
+                self.where = f"the end of section '{name}'"
+                return
+            self.where = f"{name}.{table}"
+            self._expect("start_array", f"a list of rows for table '{table}'")
+            rows = self._rows(name, table)
+            yield table, rows
+            for _ in rows:  # whatever the consumer left unread
+                pass
+
+    def _rows(self, section: str, table: str) -> Iterator[tuple[int, Any]]:
+        position = 0
+        while True:
+            event, value = self._next()
+            if event == "end_array":
+                return
+            position += 1
+            self.where = f"{section}.{table} row {position}"
+            yield position, self._value(event, value)
+
+    def finish(self) -> None:
+        event, key = self._next()
+        if event != "end_map":
+            raise InvalidFile(f"Unexpected content after the last section: '{key}'.")
+        try:
+            extra = next(self._events)
+        except StopIteration:
+            return
+        except ijson.JSONError:
+            raise InvalidFile("Unexpected content after the end of the document.") from None
+        raise InvalidFile(f"Unexpected content after the end of the document: {extra[1]}.")

@@ -1,0 +1,96 @@
+"""Temporary tables that hold a backup's rows inside the import transaction.
+
+Every tenant table of the file is loaded into a staging table of the same columns (plus the row's
+position, whether it failed validation, the id it will have and what will happen to it), so that
+references, matching and the preview are computed by the database in a few set-based statements
+and Python memory does not grow with the tenant. Loading is the only part that differs by
+database: COPY on PostgreSQL, batched inserts elsewhere.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+
+from .tables import TableSpec
+
+BATCH_ROWS = 5000
+
+# Bookkeeping columns in front of the table's own.
+POS, BAD, TARGET, ACTION = "_pos", "_bad", "_target", "_action"
+CREATE, UPDATE, UNCHANGED = "c", "u", "n"
+
+
+def q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def distinct(left: str, right: str) -> str:
+    """SQL that is true when two values differ, nulls included."""
+    op = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    return f"{left} {op} {right}"
+
+
+class StagingTable:
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.name = f"_stage_{spec.name}"
+        self.sql_name = q(self.name)
+        pk_type = spec.model._meta.pk.db_type(connection)
+        self.columns: list[tuple[str, str]] = [
+            (POS, "integer"),
+            (BAD, "boolean"),
+            (TARGET, pk_type),
+            (ACTION, "varchar(1)"),
+        ]
+        for f in spec.fields:
+            self.columns.append((f.column, f.model_field.db_type(connection)))
+        for secret in spec.secrets:
+            self.columns.append((secret.present_field, "boolean"))
+        self.loaded_columns = [name for name, _type in self.columns if name != ACTION]
+        self.rows = 0
+
+    def create(self) -> None:
+        ddl = ", ".join(f"{q(name)} {db_type}" for name, db_type in self.columns)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.sql_name}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.sql_name} ({ddl})")
+
+    def load(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows in `loaded_columns` order, already prepared for the database."""
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                self._write(batch)
+                batch = []
+        if batch:
+            self._write(batch)
+
+    def _write(self, batch: list[Sequence[Any]]) -> None:
+        self.rows += len(batch)
+        columns = ", ".join(q(c) for c in self.loaded_columns)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY {self.sql_name} ({columns}) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(self.loaded_columns))
+                cursor.executemany(
+                    f"INSERT INTO {self.sql_name} ({columns}) VALUES ({marks})", batch
+                )
+
+    def index(self) -> None:
+        """Index the ids once loaded: the references of later tables are joined on them."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE INDEX {q(self.name + '_id')} ON {self.sql_name} (id)")
+            cursor.execute(
+                f"CREATE INDEX {q(self.name + '_target')} ON {self.sql_name} ({q(TARGET)})"
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {self.sql_name}")
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.sql_name}")

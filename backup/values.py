@@ -1,0 +1,187 @@
+"""How each kind of value is written to a backup file and read back from it.
+
+Written: UUIDs as strings, decimals as exact strings, dates as ISO-8601, datetimes as ISO-8601 in
+UTC with all six digits of microseconds and a `Z` (so that the same data gives the same bytes and
+nothing is lost), JSON as JSON. Read: the same, strictly; a wrong value raises `ValueError` with a
+message that says what was expected.
+"""
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
+
+from .tables import FieldSpec
+
+UTC = dt.UTC
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any], Any]
+
+
+def encode_datetime(value: dt.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_decimal(value: decimal.Decimal) -> str:
+    return format(value, "f")
+
+
+def _encode_uuid(value: uuid.UUID) -> str:
+    return str(value)
+
+
+def _encode_date(value: dt.date) -> str:
+    return value.isoformat()
+
+
+_ENCODERS: dict[str, Encoder] = {
+    "uuid": _encode_uuid,
+    "datetime": encode_datetime,
+    "date": _encode_date,
+    "decimal": encode_decimal,
+}
+
+
+def encoder(spec: FieldSpec) -> Encoder | None:
+    """A function turning a database value into its JSON form, or None when it is already."""
+    if spec.kind in ("master_fk", "user_fk"):
+        return None
+    return _ENCODERS.get(spec.type)
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"expected {what}, got {_type_name(value)}")
+
+
+def _decode_uuid(value: Any) -> uuid.UUID:
+    _expect(value, str, "a UUID string")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid UUID") from None
+
+
+def _decode_date(value: Any) -> dt.date:
+    _expect(value, str, "a date (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
+
+
+def _decode_datetime(value: Any) -> dt.datetime:
+    _expect(value, str, "an ISO-8601 datetime")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid ISO-8601 datetime") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone (expected UTC, e.g. ending in Z)")
+    return parsed.astimezone(UTC)
+
+
+def _decode_boolean(value: Any) -> bool:
+    _expect(value, bool, "true or false")
+    return value
+
+
+def _decode_json(value: Any) -> Any:
+    return value
+
+
+def _decode_integer(spec: FieldSpec) -> Decoder:
+    validators = spec.model_field.validators
+
+    def decode(value: Any) -> int:
+        _expect(value, int, "an integer")
+        for validate in validators:
+            try:
+                validate(value)
+            except ValidationError as exc:
+                raise ValueError("; ".join(exc.messages)) from None
+        return value
+
+    return decode
+
+
+def _decode_decimal(spec: FieldSpec) -> Decoder:
+    validate = DecimalValidator(spec.max_digits, spec.decimal_places)
+
+    def decode(value: Any) -> decimal.Decimal:
+        _expect(value, (str, int), "a decimal written as a string")
+        try:
+            number = decimal.Decimal(value)
+        except decimal.InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        try:
+            validate(number)
+        except ValidationError as exc:
+            raise ValueError(f"{value!r}: " + "; ".join(exc.messages)) from None
+        return number
+
+    return decode
+
+
+def _decode_string(spec: FieldSpec) -> Decoder:
+    max_length = spec.max_length
+    choices = frozenset(spec.choices)
+
+    def decode(value: Any) -> str:
+        _expect(value, str, "a string")
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"is {len(value)} characters long, at most {max_length} allowed")
+        if choices and value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(sorted(choices))}")
+        return value
+
+    return decode
+
+
+def _decode_master_id(value: Any) -> int:
+    _expect(value, int, "the id of a master-data row")
+    return value
+
+
+def decoder(spec: FieldSpec) -> Decoder:
+    """A function turning a JSON value into the Python value for the model field."""
+    if spec.kind == "master_fk":
+        return _decode_master_id
+    if spec.kind == "user_fk":
+        return _decode_string(spec)
+    match spec.type:
+        case "uuid":
+            return _decode_uuid
+        case "date":
+            return _decode_date
+        case "datetime":
+            return _decode_datetime
+        case "boolean":
+            return _decode_boolean
+        case "json":
+            return _decode_json
+        case "integer":
+            return _decode_integer(spec)
+        case "decimal":
+            return _decode_decimal(spec)
+        case "string" | "file":
+            return _decode_string(spec)
+    raise AssertionError(f"no decoder for {spec.type}")
