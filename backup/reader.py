@@ -33,7 +33,7 @@ class BackupReader:
             raise InvalidFile(f"The file ends too early, in {self.where} (truncated?).") from None
         except ijson.JSONError as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-            if "premature EOF" in detail or "Incomplete" in type(exc).__name__:
+            if "premature EOF" in detail:
                 raise InvalidFile(
                     f"The file ends too early, in {self.where} (truncated?)."
                 ) from None
