@@ -6,6 +6,7 @@ will have, rows matched to existing rows (merge: by id, then by natural key), co
 row classified as create, update or unchanged. Nothing here writes to a tenant table.
 """
 
+import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -59,10 +60,23 @@ class ProblemLog:
         return ValidationFailed(self.items, more=self.total - len(self.items))
 
 
+def display(value: Any) -> Any:
+    """A value read back from a staging table as a person expects it (SQLite keeps UUIDs as
+    32 hex digits)."""
+    if isinstance(value, str) and len(value) == 32:
+        try:
+            return str(uuid.UUID(hex=value))
+        except ValueError:
+            return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
 def row_label(position: Any, key: dict[str, Any] | None = None) -> str:
     label = f"row {position}"
     if key:
-        label += " (" + ", ".join(f"{name}={value!r}" for name, value in key.items()) + ")"
+        label += " (" + ", ".join(f"{name}={display(value)!r}" for name, value in key.items()) + ")"
     return label
 
 
@@ -104,7 +118,7 @@ class Planner:
         for row in self._rows(f"{sql} LIMIT {self.problems.remaining + 1}", params):
             position, key, rest = row[0], row[1 : 1 + len(keys)], row[1 + len(keys) :]
             label = row_label(position, dict(zip(keys, key, strict=True)))
-            self.problems.add(spec.name, label, field, message(*rest))
+            self.problems.add(spec.name, label, field, message(*(display(v) for v in rest)))
 
     def _select_label(self, spec: TableSpec, alias: str = "s") -> str:
         cols = [f"{alias}.{q(POS)}", *(f"{alias}.{q(c)}" for c in self._key_columns(spec))]
@@ -118,12 +132,12 @@ class Planner:
 
         self._report(
             spec,
-            "SELECT "
-            + ", ".join(f"MIN({q(c)})" for c in [POS, *self._key_columns(spec)])
-            + f", id, COUNT(*) FROM {S} WHERE id IS NOT NULL GROUP BY id HAVING COUNT(*) > 1",
+            f"SELECT {self._select_label(spec)}, s.id, (SELECT MIN(e.{q(POS)}) FROM {S} e "
+            f"WHERE e.id = s.id) FROM {S} s WHERE EXISTS (SELECT 1 FROM {S} e "
+            f"WHERE e.id = s.id AND e.{q(POS)} < s.{q(POS)}) ORDER BY s.{q(POS)}",
             [],
             "id",
-            lambda value, count: f"id {value} appears {count} times in the file",
+            lambda value, first: f"id {value} already appears in row {first}",
         )
         for f in spec.fields_of_kind("tenant_fk"):
             self._resolve_reference(spec, stage, f.column, f.name, f.target)

@@ -265,10 +265,11 @@ def _ordered(specs: list[TableSpec]) -> tuple[TableSpec, ...]:
         raise RegistryError(f"foreign keys form a cycle: {exc.args[1]}") from exc
 
 
-def build_registry() -> Registry:
+def build_registry(all_models: list[type[models.Model]] | None = None) -> Registry:
+    """The registry of the installed models (or of `all_models`, for tests)."""
     masters = set(apps.get_app_config(MASTER_APP).get_models())
     tenant_models = []
-    for model in apps.get_models():
+    for model in apps.get_models() if all_models is None else all_models:
         points_at_tenant = any(
             f.is_relation and f.related_model is Tenant and f.concrete
             for f in model._meta.get_fields()

@@ -1,0 +1,284 @@
+import io
+import uuid
+
+import pytest
+from django.db import connection
+
+from backup.errors import Refused, ValidationFailed
+from backup.importer import ImportOptions, import_backup, preview_import
+from backup.plan import Mode
+from backup.tables import registry
+from masterdata.models import OEM, EquipmentModel
+from tenants.models import AuditLog, IntegrationCredential, MeterReading, Tenant, Vehicle
+
+from . import factories as f
+from .backup_support import SECRET, dump, export_bytes, parse, populate, snapshot, tenant_snapshot
+
+pytestmark = pytest.mark.django_db
+
+MERGE = ImportOptions(mode=Mode.MERGE)
+REPLACE = ImportOptions(mode=Mode.REPLACE)
+
+
+@pytest.fixture
+def tenant():
+    tenant = f.TenantFactory(slug="north-pit")
+    populate(tenant)
+    return tenant
+
+
+@pytest.fixture
+def other():
+    other = f.TenantFactory(slug="other")
+    populate(other, vehicles=1)
+    return other
+
+
+def run(data: bytes, tenant, options=MERGE):
+    return import_backup(io.BytesIO(data), tenant=tenant, options=options)
+
+
+def preview(data: bytes, tenant, options=MERGE):
+    return preview_import(io.BytesIO(data), tenant=tenant, options=options)
+
+
+def without_secrets(tenant_data):
+    """A secret cannot come back from a file: after a restore it is flagged instead."""
+    for row in tenant_data.get("integration_credential", []):
+        row.pop("has_secret")
+        row.pop("secret_needs_reentry")
+    return tenant_data
+
+
+def test_replace_round_trip_gives_the_same_data(tenant, other):
+    other_before = tenant_snapshot(other)
+    first = parse(export_bytes(tenant, include_deleted=True))
+    report = run(dump(first), tenant, REPLACE)
+    assert report.applied
+    assert report.tables["vehicle"].delete == report.tables["vehicle"].create
+    second = parse(export_bytes(tenant, include_deleted=True))
+    assert without_secrets(second["tenant_data"]) == without_secrets(first["tenant_data"])
+    assert second["statistics"] == first["statistics"]
+    assert tenant_snapshot(other) == other_before
+
+
+def test_replace_restores_credentials_without_secret_and_flags_them(tenant):
+    run(export_bytes(tenant), tenant, REPLACE)
+    credential = IntegrationCredential.objects.get(tenant=tenant)
+    assert credential.secret == "" and credential.secret_needs_reentry is True
+
+
+def test_replace_removes_what_the_backup_does_not_have_but_keeps_the_audit_trail(tenant):
+    data = export_bytes(tenant)  # without soft-deleted rows
+    audit_before = AuditLog.objects.filter(tenant=tenant).count()
+    run(data, tenant, REPLACE)
+    assert not Vehicle.objects.filter(tenant=tenant, deleted_at__isnull=False).exists()
+    assert AuditLog.objects.filter(tenant=tenant).count() == audit_before + 1
+
+
+def test_merge_of_an_unchanged_backup_writes_nothing(tenant, other):
+    data = export_bytes(tenant, include_deleted=True)
+    report = preview(data, tenant)
+    totals = report.totals()
+    assert totals.unchanged == totals.in_file > 0
+    assert totals.create == totals.update == totals.delete == 0
+    before = snapshot(audit=False)
+    audit_before = AuditLog.objects.count()
+    run(data, tenant)
+    assert snapshot(audit=False) == before
+    assert AuditLog.objects.count() == audit_before + 1
+    entry = AuditLog.objects.filter(action="backup.import").get()
+    assert entry.details["mode"] == "merge" and entry.details["outcome"] == "applied"
+    assert len(entry.details["sha256"]) == 64
+
+
+def test_preview_writes_nothing_but_its_audit_entry(tenant):
+    data = export_bytes(tenant)
+    before = snapshot(audit=False)
+    report = preview(data, tenant, REPLACE)
+    assert report.totals().delete > 0 and not report.applied
+    assert snapshot(audit=False) == before
+    assert AuditLog.objects.filter(action="backup.preview").count() == 1
+
+
+def test_merge_creates_updates_and_leaves_the_rest(tenant):
+    document = parse(export_bytes(tenant))
+    vehicles = document["tenant_data"]["vehicle"]
+    changed, absent = vehicles[0], vehicles.pop()
+    changed["fleet_number"] = "HT-999"
+    new_site = dict(document["tenant_data"]["site"][0], id=str(uuid.uuid4()), name="New Pit")
+    document["tenant_data"]["site"].append(new_site)
+    document["tenant_data"]["meter_reading"] = [
+        r for r in document["tenant_data"]["meter_reading"] if r["vehicle"] != absent["id"]
+    ]
+    document["statistics"] = {t: len(rows) for t, rows in document["tenant_data"].items()}
+
+    report = run(dump(document), tenant)
+    assert report.tables["vehicle"].update == 1
+    assert report.tables["site"].create == 1
+    assert Vehicle.objects.get(pk=changed["id"]).fleet_number == "HT-999"
+    assert Vehicle.objects.filter(pk=absent["id"]).exists()
+    assert tenant.pk == Vehicle.objects.get(pk=changed["id"]).tenant_id
+
+
+def test_merge_matches_by_natural_key_and_remaps_references(tenant):
+    document = parse(export_bytes(tenant))
+    vehicle = document["tenant_data"]["vehicle"][0]
+    file_id, real_id = str(uuid.uuid4()), vehicle["id"]
+    vehicle["id"] = file_id
+    readings = [r for r in document["tenant_data"]["meter_reading"] if r["vehicle"] == real_id]
+    for reading in readings:
+        reading["vehicle"] = file_id
+    new_reading = dict(readings[0], id=str(uuid.uuid4()), read_at="2030-01-01T00:00:00.000000Z")
+    document["tenant_data"]["meter_reading"].append(new_reading)
+    document["statistics"]["meter_reading"] += 1
+
+    report = run(dump(document), tenant)
+    assert report.tables["vehicle"].unchanged == len(document["tenant_data"]["vehicle"])
+    assert report.tables["meter_reading"].create == 1
+    assert not Vehicle.objects.filter(pk=file_id).exists()
+    assert MeterReading.objects.get(pk=new_reading["id"]).vehicle_id == uuid.UUID(real_id)
+
+
+def test_merge_with_deleted_rows_restores_their_state(tenant):
+    data = export_bytes(tenant, include_deleted=True)
+    deleted = Vehicle.objects.get(tenant=tenant, deleted_at__isnull=False)
+    deleted.deleted_at = None
+    deleted.save()
+    report = run(data, tenant)
+    assert report.tables["vehicle"].update == 1
+    deleted.refresh_from_db()
+    assert deleted.deleted_at is not None
+
+
+def test_merge_keeps_existing_secrets(tenant):
+    run(export_bytes(tenant), tenant)
+    credential = IntegrationCredential.objects.get(tenant=tenant)
+    assert credential.secret == SECRET and credential.secret_needs_reentry is False
+
+
+def test_new_tenant_restore_reproduces_the_data_under_new_ids(tenant, other):
+    other_before = tenant_snapshot(other)
+    data = export_bytes(tenant, include_deleted=True)
+    original_before = tenant_snapshot(tenant)
+    report = import_backup(
+        io.BytesIO(data),
+        options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-restored"),
+    )
+    restored = Tenant.objects.get(slug="north-pit-restored")
+    assert report.tenant["slug"] == "north-pit-restored"
+    copy = parse(export_bytes(restored, include_deleted=True))
+    source = parse(data)
+    assert copy["statistics"] == source["statistics"]
+    old_ids = {row["id"] for rows in source["tenant_data"].values() for row in rows}
+    new_ids = {row["id"] for rows in copy["tenant_data"].values() for row in rows}
+    assert not old_ids & new_ids
+    # Same rows once ids are replaced by what they point at.
+    for table in ("vehicle", "meter_reading", "work_order", "financial_record"):
+        assert _by_key(copy, table) == _by_key(source, table), table
+    assert tenant_snapshot(tenant) == original_before
+    assert tenant_snapshot(other) == other_before
+
+
+def _by_key(document, table):
+    """Rows with every id replaced by the natural key of the row it identifies."""
+    spec = registry().table(table)
+    keys = {}
+    for name, rows in document["tenant_data"].items():
+        natural_key = registry().table(name).natural_key
+        for row in rows:
+            keys[row["id"]] = (name, *(row[k] for k in natural_key))
+    result = []
+    for row in document["tenant_data"][table]:
+        plain = {k: v for k, v in row.items() if k != "id"}
+        for fk in spec.fields_of_kind("tenant_fk"):
+            plain[fk.name] = keys.get(row[fk.name])
+        result.append(plain)
+    return sorted(result, key=repr)
+
+
+def test_a_backup_of_another_tenant_is_refused(tenant, other):
+    data = export_bytes(other)
+    before = snapshot()
+    with pytest.raises(Refused) as caught:
+        run(data, tenant, REPLACE)
+    assert "other" in caught.value.message and "north-pit" in caught.value.message
+    assert snapshot(audit=False) == {k: v for k, v in before.items() if k != "tenants.AuditLog"}
+
+
+def test_references_to_another_tenants_rows_are_refused(tenant, other):
+    document = parse(export_bytes(tenant))
+    foreign_vehicle = Vehicle.objects.filter(tenant=other).first()
+    document["tenant_data"]["meter_reading"][0]["vehicle"] = str(foreign_vehicle.pk)
+    before = snapshot(audit=False)
+    with pytest.raises(ValidationFailed) as caught:
+        run(dump(document), tenant)
+    problem = caught.value.problems[0]
+    assert problem.table == "meter_reading" and problem.field == "vehicle"
+    assert str(foreign_vehicle.pk) in problem.message and "does not exist" in problem.message
+    assert snapshot(audit=False) == before
+
+
+def test_ids_of_another_tenants_rows_are_refused(tenant, other):
+    document = parse(export_bytes(tenant))
+    foreign_site = other_site = f.SiteFactory(tenant=other, name="Their pit")
+    row = dict(document["tenant_data"]["site"][0], id=str(foreign_site.pk), name="Taken id")
+    document["tenant_data"]["site"].append(row)
+    document["statistics"]["site"] += 1
+    other_before = tenant_snapshot(other)
+    for options in (MERGE, REPLACE):
+        with pytest.raises(ValidationFailed) as caught:
+            run(dump(document), tenant, options)
+        assert any("outside this tenant" in p.message for p in caught.value.problems)
+    assert tenant_snapshot(other) == other_before
+    other_site.refresh_from_db()
+    assert other_site.name == "Their pit"
+
+
+def test_a_problem_in_the_last_table_leaves_everything_unchanged(tenant):
+    document = parse(export_bytes(tenant))
+    last = registry().tenant_tables[-1].name
+    document["tenant_data"][last][0]["id"] = "not-a-uuid"
+    before = snapshot(audit=False)
+    for options in (MERGE, REPLACE):
+        with pytest.raises(ValidationFailed) as caught:
+            run(dump(document), tenant, options)
+        assert caught.value.problems[0].table == last
+    assert snapshot(audit=False) == before
+
+
+def test_missing_master_data_is_listed_by_name_or_created_when_asked(tenant):
+    document = parse(export_bytes(tenant))
+    vehicle = document["tenant_data"]["vehicle"][0]
+    masters = document["master_data"]
+    model = next(m for m in masters["equipment_model"] if m["id"] == vehicle["equipment_model"])
+    oem = next(o for o in masters["oem"] if o["id"] == model["oem"])
+    oem["name"], model["name"] = "Imaginary Machines", "IM-1"
+    with pytest.raises(ValidationFailed) as caught:
+        run(dump(document), tenant)
+    messages = [p.message for p in caught.value.problems]
+    assert any("OEM 'Imaginary Machines' does not exist" in m for m in messages)
+    assert any("equipment model 'Imaginary Machines' 'IM-1'" in m for m in messages)
+    assert not OEM.objects.filter(name="Imaginary Machines").exists()
+
+    report = run(dump(document), tenant, ImportOptions(create_missing_master_data=True))
+    assert report.master_data["oem"]["create"] == 1
+    created = EquipmentModel.objects.get(name="IM-1", oem__name="Imaginary Machines")
+    assert Vehicle.objects.get(pk=vehicle["id"]).equipment_model == created
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks are PostgreSQL's")
+def test_a_second_import_of_the_same_tenant_waits_then_fails_clearly(tenant, settings):
+    import psycopg
+
+    settings.BACKUP_IMPORT_LOCK_WAIT_SECONDS = 1
+    data = export_bytes(tenant)
+    key = int.from_bytes(tenant.pk.bytes[:8], "big", signed=True)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params["dbname"] = connection.settings_dict["NAME"]
+    with psycopg.connect(**params, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [key])
+        with pytest.raises(Refused, match="Another import of tenant 'north-pit' is running"):
+            run(data, tenant)
