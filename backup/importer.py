@@ -469,8 +469,13 @@ def _process(
     finally:
         if close is not None:
             close.close()
-    audit_tenant = Tenant.objects.get(pk=report.tenant["id"]) if apply or tenant is None else tenant
-    if tenant is not None or apply:
+    # A previewed new tenant was rolled back: its preview is recorded on the backup's own
+    # tenant when that one lives here.
+    audit_id = report.tenant["id"] if apply or tenant is None else tenant.pk
+    if not apply and tenant is None:
+        audit_id = report.source_tenant["id"]
+    audit_tenant = Tenant.objects.filter(pk=audit_id).first() if _is_uuid(audit_id) else None
+    if audit_tenant is not None:
         record(
             audit_tenant,
             action,
@@ -480,11 +485,20 @@ def _process(
                 "outcome": "applied" if apply else "previewed",
                 "sha256": report.sha256,
                 "source_tenant": report.source_tenant,
+                "target_tenant": report.tenant,
                 "totals": report.totals().as_dict(),
                 "tables": {n: c.as_dict() for n, c in report.tables.items()},
             },
         )
     return report
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _audit_failure(

@@ -1,0 +1,88 @@
+"""Every broken backup of the corpus gets its own error and exit code, and changes nothing."""
+
+import io
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tenants.models import AuditLog, MeterReading, Tenant
+
+from . import factories as f
+from .backup_support import snapshot
+from .broken_backups import CASES, CORPUS, TENANT
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def corpus_tenant():
+    call_command("loaddata", "fixtures/masterdata.json", verbosity=0)
+    tenant = Tenant.objects.create(id=uuid.UUID(TENANT["id"]), name=TENANT["name"], slug="corpus")
+    site = f.SiteFactory(tenant=tenant, name="Old Pit")
+    f.MeterReadingFactory(tenant=tenant, vehicle=f.VehicleFactory(tenant=tenant, site=site))
+    f.TenantFactory(slug="bystander")
+    return tenant
+
+
+def import_command(path, *args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_tenant", str(path), *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_broken_backup_is_refused_with_its_error(corpus_tenant, case):
+    before = snapshot(audit=False)
+    for mode in ("merge", "replace"):
+        err = io.StringIO()
+        with pytest.raises(CommandError) as caught:
+            call_command(
+                "import_tenant",
+                str(CORPUS / case.name),
+                "--tenant=corpus",
+                f"--mode={mode}",
+                "--yes",
+                stdout=io.StringIO(),
+                stderr=err,
+            )
+        assert caught.value.returncode == case.exit_code, str(caught.value)
+        assert case.message in str(caught.value) + err.getvalue()
+        assert "Traceback" not in err.getvalue()
+    assert snapshot(audit=False) == before
+    failed = AuditLog.objects.filter(tenant=corpus_tenant, details__outcome="failed")
+    assert failed.count() == 2  # one per attempt, whatever the error
+
+
+def test_the_valid_file_of_the_corpus_imports(corpus_tenant):
+    out, _err = import_command(CORPUS / "valid.json", "--tenant=corpus", "--mode=replace", "--yes")
+    assert "Import into 'corpus' done." in out
+    assert MeterReading.objects.filter(tenant=corpus_tenant).count() == 2
+
+
+def test_preview_prints_the_table_and_writes_nothing(corpus_tenant):
+    before = snapshot(audit=False)
+    out, _err = import_command(
+        CORPUS / "valid.json", "--tenant=corpus", "--mode=replace", "--preview"
+    )
+    assert "in_file" in out and "meter_reading" in out
+    total = next(line for line in out.splitlines() if line.strip().startswith("total"))
+    assert total.split()[1:] == ["4", "4", "0", "0", "4"]
+    assert snapshot(audit=False) == before
+
+
+def test_without_terminal_and_without_yes_it_refuses(corpus_tenant):
+    before = snapshot(audit=False)
+    with pytest.raises(CommandError, match="run with --yes") as caught:
+        import_command(CORPUS / "valid.json", "--tenant=corpus", "--mode=replace")
+    assert caught.value.returncode == 5
+    assert snapshot(audit=False) == before
+
+
+def test_restore_as_new_tenant_from_the_command(corpus_tenant):
+    out, _err = import_command(CORPUS / "valid.json", "--new-tenant=corpus-copy", "--yes")
+    copy = Tenant.objects.get(slug="corpus-copy")
+    assert copy.name == "Corpus Quarry"
+    assert MeterReading.objects.filter(tenant=copy).count() == 2
+    assert "corpus-copy" in out
