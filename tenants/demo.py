@@ -6,18 +6,21 @@ Design, in short:
   `executemany` elsewhere); no model instances, so memory stays flat however many readings.
 * Everything is deterministic: a primary key is a UUID whose first 80 bits come from
   uuid5(tenant slug + table) and whose last 48 bits number the row, and values come from
-  `random.Random` seeded with the same pair. Rerunning generates the very same rows, and the
-  inserts ignore conflicts, so nothing is added or changed; a rerun with bigger sizes only adds
-  the rows with new numbers.
+  `random.Random` seeded with the same pair. A rerun generates the very same rows and inserts
+  them ignoring conflicts, so nothing is added or changed; a rerun with bigger sizes adds only
+  the rows with new numbers. Because the numbering is known, a table whose rows are all there
+  already is recognised by counting ids and not generated at all, which keeps reruns short.
 * Rows are numbered by index (`i`), or for the big per-vehicle tables by (vehicle, k) where k
   counts the vehicle's rows: those are generated vehicle by vehicle, so the ids and the natural
   keys (which start with tenant and vehicle) reach the B-trees in order instead of scattered,
-  and a rerun with more readings per vehicle adds (vehicle, k) rows exactly.
+  and a rerun with more readings per vehicle adds exactly the missing (vehicle, k) rows.
 * Natural keys of parent tables (vehicles, work orders, components...) derive from the row
   number alone, so an id always comes with the same natural key. Child tables space their
   timestamps per parent (`k * step + jitter`, jitter < step) so their natural keys never collide.
 * All timestamps count back from a fixed ANCHOR, not from "now": a rerun next week must produce
   the same rows.
+* On PostgreSQL, when the role may, foreign-key triggers are off while loading and every key is
+  checked afterwards with one anti-join per column (see _PostgresCopyWriter).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ SECOND_TENANT_NAME = "Acme Quarries"
 
 # Every generated timestamp is at or before this instant (forecasts excepted): a fixed point,
 # so that reruns on another day regenerate identical rows.
-ANCHOR = datetime(2026, 7, 1, tzinfo=UTC)
+ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 ANCHOR_DATE = ANCHOR.date()
 
 _NAMESPACE = uuid.UUID("6f1d3c52-8b7e-4c1a-9a55-2d0c7e3b9f10")
@@ -370,26 +373,24 @@ def count_rows(tenant: Tenant) -> dict[str, int]:
 
 def format_report(report: SeedReport) -> str:
     """A table of row counts per tenant, with how many rows this run added."""
+
+    def cell(before: int, after: int) -> str:
+        added = f"+{after - before:,}" if after != before else ""
+        return f"  {after:>13,} {added:>12}"
+
     labels = list(report.tenants[0].counts) if report.tenants else []
     width = max((len(label) for label in labels), default=10)
-    header = f"{'table':<{width}}" + "".join(f"  {t.slug:>24}" for t in report.tenants)
+    header = f"{'table':<{width}}" + "".join(f"  {t.slug + ' (added)':>26}" for t in report.tenants)
     lines = [header, "-" * len(header)]
     for label in labels:
-        cells = []
-        for tenant in report.tenants:
-            before, after = tenant.counts[label]
-            added = f"(+{after - before})" if after != before else ""
-            cells.append(f"  {after:>14,} {added:>9}")
-        lines.append(f"{label:<{width}}" + "".join(cells))
-    totals = []
-    for tenant in report.tenants:
-        before = sum(b for b, _ in tenant.counts.values())
-        after = sum(a for _, a in tenant.counts.values())
-        added = f"(+{after - before})" if after != before else ""
-        totals.append(f"  {after:>14,} {added:>9}")
+        lines.append(f"{label:<{width}}" + "".join(cell(*t.counts[label]) for t in report.tenants))
     lines.append("-" * len(header))
+    totals = [
+        cell(sum(b for b, _ in t.counts.values()), sum(a for _, a in t.counts.values()))
+        for t in report.tenants
+    ]
     lines.append(f"{'total':<{width}}" + "".join(totals))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1728,10 +1729,15 @@ class _PostgresCopyWriter(_Writer):
                 inserted = False
                 staging = qn(f"seed_{model._meta.db_table}")
                 cursor.execute(f"CREATE TEMP TABLE {staging} (LIKE {table}) ON COMMIT DROP")
-                for chunk in _chunks(rows, _STAGING_CHUNK):
+                pending = iter(rows)
+                while True:
+                    copied = 0
                     with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
-                        for row in chunk:
+                        for row in itertools.islice(pending, _STAGING_CHUNK):
                             copy.write_row(row)
+                            copied += 1
+                    if not copied:
+                        break
                     cursor.execute(
                         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "
                         "ON CONFLICT DO NOTHING"
