@@ -247,7 +247,6 @@ class _Import:
         self.reg: Registry = registry()
         self.problems = ProblemLog(int(getattr(settings, "BACKUP_PROBLEM_LIMIT", 200)))
         self.stages: dict[str, StagingTable] = {}
-        self.report: ImportReport | None = None
 
     def run(self, stream: BinaryIO) -> ImportReport:
         reader = BackupReader(stream)
@@ -259,9 +258,7 @@ class _Import:
         tenant = self._target_tenant(source)
         if self.apply and self.mode != Mode.NEW_TENANT:
             _lock_tenant(tenant)
-        self.report = report = ImportReport(
-            mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source
-        )
+        report = ImportReport(mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source)
         _check_schema(reader.object_section("schema"))
 
         masters = MasterData(self.reg, self.problems)

@@ -14,8 +14,6 @@ import ijson
 from .document import SECTIONS
 from .errors import InvalidFile
 
-Row = dict[str, Any]
-
 
 class BackupReader:
     def __init__(self, stream: BinaryIO) -> None:

@@ -1,5 +1,7 @@
 """Record counts of a tenant, per table (what the stats panel and `backup_stats` show)."""
 
+import uuid
+
 from tenants.models import Tenant
 
 from .errors import Refused
@@ -18,8 +20,8 @@ def find_tenant(reference: str) -> Tenant:
     tenant = Tenant.objects.filter(slug=reference).first()
     if tenant is None:
         try:
-            tenant = Tenant.objects.filter(pk=reference).first()
-        except Exception:
+            tenant = Tenant.objects.filter(pk=uuid.UUID(reference)).first()
+        except ValueError:  # not a UUID either: simply no such tenant
             tenant = None
     if tenant is None:
         raise Refused(f"No tenant with slug or id '{reference}'.")

@@ -104,15 +104,6 @@ class Registry:
                     result[f.enum] = list(f.choices)
         return dict(sorted(result.items()))
 
-    def referenced_tables(self) -> set[str]:
-        """Tenant tables that other tenant tables point at (their ids must be remapped)."""
-        return {
-            f.target
-            for spec in self.tenant_tables
-            for f in spec.fields_of_kind("tenant_fk")
-            if f.target
-        }
-
 
 def table_name(model: type[models.Model]) -> str:
     """`MeterReading` -> `meter_reading`, `TCOScenario` -> `tco_scenario`."""

@@ -25,6 +25,7 @@ Design, in short:
 
 from __future__ import annotations
 
+import abc
 import collections
 import contextlib
 import itertools
@@ -1611,17 +1612,18 @@ def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-class _Writer:
-    def open(self) -> None:
+class _Writer(abc.ABC):
+    def open(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Called inside the transaction the writer serves, before the first table."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Called after the last table, if all went well."""
 
+    @abc.abstractmethod
     def write(
         self, model: type[models.Model], names: Sequence[str], tenant_id: Any, rows: Iterable[Row]
     ) -> None:
-        raise NotImplementedError
+        """Insert the rows that are not there yet."""
 
 
 class _InsertIgnoreWriter(_Writer):
