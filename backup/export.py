@@ -19,7 +19,7 @@ from tenants.models import Tenant
 
 from .audit import record
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
-from .tables import Registry, TableSpec, registry
+from .tables import Registry, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder
 
 CHUNK_ROWS = 2000
@@ -47,19 +47,6 @@ def exported_tables(options: ExportOptions, reg: Registry | None = None) -> list
     return [t for t in reg.tenant_tables if not t.optional or options.include_audit_logs]
 
 
-def _alive_paths(spec: TableSpec, reg: Registry) -> list[str]:
-    """Lookups that are null for a live row: its own `deleted_at` and that of required parents."""
-    paths = [spec.soft_delete] if spec.soft_delete else []
-    for f in spec.fields_of_kind("tenant_fk"):
-        if not f.null and f.target != spec.name:
-            paths.extend(f"{f.name}__{p}" for p in _alive_paths(reg.table(f.target), reg))
-    return paths
-
-
-def _alive(paths: list[str]) -> Q:
-    return Q(**{f"{p}__isnull": True for p in paths})
-
-
 def table_queryset(tenant: Tenant, spec: TableSpec, options: ExportOptions) -> QuerySet:
     """The rows of one table that the export writes, as tuples in file field order."""
     reg = registry()
@@ -70,20 +57,20 @@ def table_queryset(tenant: Tenant, spec: TableSpec, options: ExportOptions) -> Q
             columns.append(f"{f.name}__email")
             continue
         target_paths = (
-            _alive_paths(reg.table(f.target), reg)
+            alive_paths(reg.table(f.target), reg)
             if f.kind == "tenant_fk" and f.null and not options.include_deleted
             else []
         )
         if target_paths:
             # An optional reference to a row that is left out is written as null.
             prefixed = [f"{f.name}__{p}" for p in target_paths]
-            columns.append(Case(When(_alive(prefixed), then=F(f.column)), default=Value(None)))
+            columns.append(Case(When(alive(prefixed), then=F(f.column)), default=Value(None)))
         else:
             columns.append(f.column)
     for secret in spec.secrets:
         columns.append(Case(When(~Q(**{secret.field: ""}), then=Value(True)), default=Value(False)))
     if not options.include_deleted:
-        qs = qs.filter(_alive(_alive_paths(spec, reg)))
+        qs = qs.filter(alive(alive_paths(spec, reg)))
     return qs.order_by("pk").values_list(*columns)
 
 
@@ -143,7 +130,7 @@ def _master_ids(tenant: Tenant, tables: list[TableSpec], options: ExportOptions)
         for f in spec.fields_of_kind("master_fk"):
             qs = spec.model.objects.filter(tenant=tenant)
             if not options.include_deleted:
-                qs = qs.filter(_alive(_alive_paths(spec, reg)))
+                qs = qs.filter(alive(alive_paths(spec, reg)))
             ids[f.target].update(
                 qs.filter(**{f"{f.column}__isnull": False})
                 .values_list(f.column, flat=True)

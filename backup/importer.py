@@ -227,6 +227,11 @@ def _check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:
     return steps
 
 
+def _file_has_deleted(metadata: dict[str, Any]) -> bool:
+    options = metadata.get("options")
+    return bool(options.get("include_deleted", True)) if isinstance(options, dict) else True
+
+
 def _check_schema(schema: dict[str, Any]) -> None:
     version = schema.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -281,6 +286,7 @@ class _Import:
             tenant_slug=tenant.slug,
             stages=self.stages,
             problems=self.problems,
+            file_has_deleted=_file_has_deleted(metadata),
         )
         for spec in self.reg.tenant_tables:
             if spec.name in self.stages:

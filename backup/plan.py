@@ -15,7 +15,7 @@ from django.db import connection
 
 from .errors import Problem, ValidationFailed
 from .staging import ACTION, BAD, CREATE, POS, TARGET, UNCHANGED, UPDATE, StagingTable, distinct, q
-from .tables import TableSpec, registry
+from .tables import TableSpec, alive, alive_paths, registry
 
 
 class Mode(StrEnum):
@@ -89,8 +89,10 @@ class Planner:
         tenant_slug: str,
         stages: dict[str, StagingTable],
         problems: ProblemLog,
+        file_has_deleted: bool = True,
     ) -> None:
         self.mode = mode
+        self.file_has_deleted = file_has_deleted
         self.tid = tenant_db_id
         self.slug = tenant_slug
         self.stages = stages
@@ -266,6 +268,8 @@ class Planner:
             self._exec(f"UPDATE {S} SET {q(ACTION)} = %s", [CREATE])
             return
         compared = [f.column for f in spec.fields if f.kind != "id"]
+        if not self.file_has_deleted and not spec.append_only:
+            self._keep_references_to_hidden_rows(spec, stage)
         if spec.append_only or not compared:
             self._exec(f"UPDATE {S} SET {q(ACTION)} = %s WHERE {q(ACTION)} IS NULL", [UNCHANGED])
             return
@@ -276,6 +280,30 @@ class Planner:
             f"WHERE {q(ACTION)} IS NULL",
             [UPDATE, UNCHANGED],
         )
+
+    def _keep_references_to_hidden_rows(self, spec: TableSpec, stage: StagingTable) -> None:
+        """A backup without soft-deleted rows writes an optional reference to one as null; that
+        null says nothing about the reference, so merge keeps the one the row has here."""
+        S, T = stage.sql_name, q(spec.db_table)
+        reg = registry()
+        for f in spec.fields_of_kind("tenant_fk"):
+            paths = alive_paths(reg.table(f.target), reg) if f.null else []
+            if not paths:
+                continue
+            hidden, params = (
+                reg.table(f.target)
+                .model.objects.filter(tenant_id=self.tid)
+                .exclude(alive(paths))
+                .values("pk")
+                .query.sql_with_params()
+            )
+            self._exec(
+                f"UPDATE {S} SET {q(f.column)} = (SELECT t.{q(f.column)} FROM {T} t "
+                f"WHERE t.id = {S}.{q(TARGET)}) WHERE {q(f.column)} IS NULL AND {q(ACTION)} "
+                f"IS NULL AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = {S}.{q(TARGET)} "
+                f"AND t.{q(f.column)} IN ({hidden}))",
+                list(params),
+            )
 
     def _counts(self, spec: TableSpec, stage: StagingTable) -> TableCounts:
         counts = TableCounts(in_file=stage.rows)

@@ -15,6 +15,7 @@ from typing import Literal
 from django.apps import apps
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from tenants.models import AuditLog, Tenant, TenantScopedModel
 
@@ -282,3 +283,16 @@ def build_registry(all_models: list[type[models.Model]] | None = None) -> Regist
 @cache
 def registry() -> Registry:
     return build_registry()
+
+
+def alive_paths(spec: TableSpec, reg: Registry) -> list[str]:
+    """Lookups that are null for a live row: its own `deleted_at` and that of required parents."""
+    paths = [spec.soft_delete] if spec.soft_delete else []
+    for f in spec.fields_of_kind("tenant_fk"):
+        if not f.null and f.target != spec.name:
+            paths.extend(f"{f.name}__{p}" for p in alive_paths(reg.table(f.target), reg))
+    return paths
+
+
+def alive(paths: list[str]) -> Q:
+    return Q(**{f"{p}__isnull": True for p in paths})

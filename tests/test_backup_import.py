@@ -9,7 +9,14 @@ from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
 from backup.tables import registry
 from masterdata.models import OEM, EquipmentModel
-from tenants.models import AuditLog, IntegrationCredential, MeterReading, Tenant, Vehicle
+from tenants.models import (
+    AuditLog,
+    FinancialRecord,
+    IntegrationCredential,
+    MeterReading,
+    Tenant,
+    Vehicle,
+)
 
 from . import factories as f
 from .backup_support import SECRET, dump, export_bytes, parse, populate, snapshot, tenant_snapshot
@@ -90,6 +97,28 @@ def test_merge_of_an_unchanged_backup_writes_nothing(tenant, other):
     entry = AuditLog.objects.filter(action="backup.import").get()
     assert entry.details["mode"] == "merge" and entry.details["outcome"] == "applied"
     assert len(entry.details["sha256"]) == 64
+
+
+def test_merge_of_a_backup_without_deleted_rows_keeps_references_to_them(tenant):
+    # The export writes the financial record's reference to a deleted work order as null: that
+    # null stands for "not in this backup", so merge leaves the reference alone.
+    data = export_bytes(tenant)
+    report = preview(data, tenant)
+    totals = report.totals()
+    assert totals.unchanged == totals.in_file > 0
+    assert totals.create == totals.update == 0
+    before = snapshot(audit=False)
+    run(data, tenant)
+    assert snapshot(audit=False) == before
+
+
+def test_merge_still_clears_a_reference_to_a_live_row(tenant):
+    document = parse(export_bytes(tenant))
+    record = next(r for r in document["tenant_data"]["financial_record"] if r["work_order"])
+    record["work_order"] = None
+    report = run(dump(document), tenant)
+    assert report.tables["financial_record"].update == 1
+    assert FinancialRecord.objects.get(pk=record["id"]).work_order_id is None
 
 
 def test_preview_writes_nothing_but_its_audit_entry(tenant):
