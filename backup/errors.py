@@ -59,3 +59,21 @@ class Refused(BackupError):
 
 class UnsupportedVersion(InvalidFile):
     code = "unsupported_version"
+
+
+class ImportRunning(Refused):
+    """Another import of the same tenant holds its lock."""
+
+    code = "import_running"
+
+
+class ConfirmationRequired(Refused):
+    """A replace import needs the tenant's name typed as confirmation."""
+
+    code = "confirmation_required"
+
+
+class UploadNotFound(BackupError):
+    """An uploaded backup waiting for its import is unknown, someone else's or expired."""
+
+    code = "upload_not_found"

@@ -21,7 +21,14 @@ from tenants.models import Tenant
 
 from .audit import record
 from .document import FORMAT_NAME, SCHEMA_VERSION
-from .errors import BackupError, InvalidFile, Problem, Refused, UnsupportedVersion
+from .errors import (
+    BackupError,
+    ImportRunning,
+    InvalidFile,
+    Problem,
+    Refused,
+    UnsupportedVersion,
+)
 from .masters import MasterData
 from .plan import Mode, Planner, ProblemLog, TableCounts, row_label
 from .reader import BackupReader
@@ -40,6 +47,8 @@ class ImportOptions:
     create_missing_master_data: bool = False
     new_tenant_slug: str = ""
     new_tenant_name: str = ""
+    # A new-tenant restore started from a tenant's own page may only restore that tenant's backups.
+    source_tenant_id: str = ""
 
 
 @dataclass
@@ -114,7 +123,7 @@ def _lock_tenant(tenant: Tenant) -> None:
             with transaction.atomic():
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         except DatabaseError:
-            raise Refused(
+            raise ImportRunning(
                 f"Another import of tenant '{tenant.slug}' is running; try again when it is done."
             ) from None
         cursor.execute("SET LOCAL lock_timeout = DEFAULT")
@@ -329,6 +338,13 @@ class _Import:
             slug = self.options.new_tenant_slug
             if not slug:
                 raise Refused("A new tenant needs a slug.")
+            wanted = self.options.source_tenant_id
+            if wanted and source["id"] != wanted:
+                raise Refused(
+                    f"This backup belongs to tenant '{source['name']}' ({source['slug']}, id "
+                    f"{source['id']}): only a backup of this tenant (id {wanted}) can be restored "
+                    "as a new tenant here."
+                )
             if Tenant.objects.filter(slug=slug).exists():
                 raise Refused(f"A tenant with slug '{slug}' already exists: choose another slug.")
             return Tenant.objects.create(
