@@ -7,6 +7,7 @@ written as null.
 """
 
 import datetime as dt
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
@@ -91,34 +92,33 @@ def _row_writer(spec: TableSpec) -> Callable[[tuple], bytes]:
     return write
 
 
-class _DocumentWriter:
-    """Writes the document section by section, a table's rows one per line."""
+def _section(name: str, value: Any, *, first: bool = False) -> bytes:
+    return (b"{" if first else b",\n") + orjson.dumps(name) + b":" + orjson.dumps(value)
 
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
 
-    def section(self, name: str, value: Any, *, first: bool = False, last: bool = False) -> None:
-        prefix = b"{" if first else b",\n"
-        self.out.write(prefix + orjson.dumps(name) + b":" + orjson.dumps(value))
-        if last:
-            self.out.write(b"}\n")
+def _tables(name: str, tables: Iterator[tuple[str, Iterator[bytes]]]) -> Iterator[bytes]:
+    """A section of tables, each a JSON array with one row per line; `rows` yields blocks of
+    rows that are already joined by ",\n"."""
+    yield b",\n" + orjson.dumps(name) + b":{"
+    for index, (table, blocks) in enumerate(tables):
+        yield (b",\n" if index else b"\n") + orjson.dumps(table) + b":["
+        separator = b"\n"
+        for block in blocks:
+            yield separator + block
+            separator = b",\n"
+        yield b"\n]"
+    yield b"\n}"
 
-    def tables(self, name: str, tables: Iterator[tuple[str, Iterator[bytes]]]) -> None:
-        self.out.write(b",\n" + orjson.dumps(name) + b":{")
-        for index, (table, rows) in enumerate(tables):
-            self.out.write((b",\n" if index else b"\n") + orjson.dumps(table) + b":[")
-            buffer: list[bytes] = []
-            separator = b"\n"
-            for row in rows:
-                buffer.append(row)
-                if len(buffer) >= CHUNK_ROWS:
-                    self.out.write(separator + b",\n".join(buffer))
-                    separator = b",\n"
-                    buffer.clear()
-            if buffer:
-                self.out.write(separator + b",\n".join(buffer))
-            self.out.write(b"\n]")
-        self.out.write(b"\n}")
+
+def _blocks(rows: Iterator[bytes]) -> Iterator[bytes]:
+    buffer: list[bytes] = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) >= CHUNK_ROWS:
+            yield b",\n".join(buffer)
+            buffer.clear()
+    if buffer:
+        yield b",\n".join(buffer)
 
 
 def _master_ids(tenant: Tenant, tables: list[TableSpec], options: ExportOptions) -> dict[str, set]:
@@ -156,10 +156,48 @@ def export_tenant(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Write the tenant's backup document to `out`; record the export in the audit log."""
-    options = options or ExportOptions()
+    result = ExportResult()
+    for chunk in _document(tenant, options or ExportOptions(), actor, progress, result):
+        out.write(chunk)
+    return result
+
+
+def iter_export(
+    tenant: Tenant,
+    *,
+    options: ExportOptions | None = None,
+    actor: Any = None,
+    compress: bool = False,
+) -> Iterator[bytes]:
+    """The backup document as a stream of byte chunks (gzip when `compress`), for a streamed
+    HTTP response; the export is recorded in the audit log when the last chunk is produced."""
+    chunks = _document(tenant, options or ExportOptions(), actor, None, ExportResult())
+    if not compress:
+        yield from chunks
+        return
+    # wbits 31: a gzip stream whose header carries no time, so the same data gives the same bytes.
+    zipper = zlib.compressobj(6, zlib.DEFLATED, 31)
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(zipper.compress(chunk))
+        size += len(pending[-1])
+        if size >= 1 << 16:
+            yield b"".join(pending)
+            pending, size = [], 0
+    pending.append(zipper.flush())
+    yield b"".join(pending)
+
+
+def _document(
+    tenant: Tenant,
+    options: ExportOptions,
+    actor: Any,
+    progress: Progress | None,
+    result: ExportResult,
+) -> Iterator[bytes]:
     reg = registry()
     tables = exported_tables(options, reg)
-    result = ExportResult()
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":
@@ -167,8 +205,7 @@ def export_tenant(
             # the caller's snapshot applies instead.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        writer = _DocumentWriter(out)
-        writer.section(
+        yield _section(
             "metadata",
             {
                 "format": FORMAT_NAME,
@@ -180,7 +217,7 @@ def export_tenant(
             },
             first=True,
         )
-        writer.section("schema", schema_section(reg, tables))
+        yield _section("schema", schema_section(reg, tables))
 
         master_ids = _master_ids(tenant, tables, options)
 
@@ -193,9 +230,10 @@ def export_tenant(
                     .values_list(*(f.column for f in spec.fields))
                 )
                 result.master_statistics[spec.name] = len(master_ids[spec.name])
-                yield spec.name, (write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
+                rows = (write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
+                yield spec.name, _blocks(rows)
 
-        writer.tables("master_data", master_rows())
+        yield from _tables("master_data", master_rows())
 
         def tenant_rows() -> Iterator[tuple[str, Iterator[bytes]]]:
             for spec in tables:
@@ -204,15 +242,15 @@ def export_tenant(
         def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
             write = _row_writer(spec)
             count = 0
-            for row in qs.iterator(chunk_size=CHUNK_ROWS):
-                count += 1
-                yield write(row)
+            for block in _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS)):
+                count += block.count(b"\n") + 1
+                yield block
             result.statistics[spec.name] = count
             if progress:
                 progress(spec.name, count)
 
-        writer.tables("tenant_data", tenant_rows())
-        writer.section("statistics", result.statistics, last=True)
+        yield from _tables("tenant_data", tenant_rows())
+        yield _section("statistics", result.statistics) + b"}\n"
 
     record(
         tenant,
@@ -220,4 +258,3 @@ def export_tenant(
         actor=actor,
         details={"options": asdict(options), "statistics": result.statistics},
     )
-    return result

@@ -4,6 +4,7 @@ import re
 import pytest
 from django.core.management import call_command
 
+from backup.export import iter_export
 from backup.tables import registry
 from tenants.models import AuditLog, MeterReading
 
@@ -116,3 +117,16 @@ def test_backup_stats_counts_every_table(tenant, capsys):
     out = capsys.readouterr().out
     assert "meter_reading" in out and "total" in out
     assert f"{MeterReading.objects.filter(tenant=tenant).count():>10,}" in out
+
+
+def without_time(data: bytes) -> bytes:
+    return re.sub(rb'"exported_at":"[^"]*"', b'"exported_at":""', data)
+
+
+def test_streamed_export_gives_the_same_document_plain_and_gzipped(tenant):
+    plain = b"".join(iter_export(tenant))
+    zipped = b"".join(iter_export(tenant, compress=True))
+    assert zipped[:2] == b"\x1f\x8b"
+    assert without_time(gzip.decompress(zipped)) == without_time(plain)
+    assert without_time(plain) == without_time(export_bytes(tenant))
+    assert AuditLog.objects.filter(tenant=tenant, action="backup.export").count() == 3
