@@ -13,11 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from tenants.models import Tenant
 
+from . import copy_export
 from .audit import record
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from .tables import Registry, TableSpec, alive, alive_paths, registry
@@ -198,6 +200,7 @@ def _document(
 ) -> Iterator[bytes]:
     reg = registry()
     tables = exported_tables(options, reg)
+    fast_path = getattr(settings, "BACKUP_FAST_PATHS", True)
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":
@@ -240,9 +243,13 @@ def _document(
                 yield spec.name, _counted(spec, table_queryset(tenant, spec, options))
 
         def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
-            write = _row_writer(spec)
+            if fast_path and copy_export.supports(spec):
+                blocks = copy_export.row_blocks(spec, qs)
+            else:
+                write = _row_writer(spec)
+                blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
             count = 0
-            for block in _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS)):
+            for block in blocks:
                 count += block.count(b"\n") + 1
                 yield block
             result.statistics[spec.name] = count
