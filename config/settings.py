@@ -37,7 +37,8 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its default site carrying Admin > Backup (backup/adminpage).
+    "backup.adminpage.apps.BackupAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

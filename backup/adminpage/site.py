@@ -1,0 +1,71 @@
+"""The admin site with the Backup page: its URLs and its entry on the index and in the sidebar."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import URLPattern, URLResolver, path, reverse
+
+from backup.access import managed_tenants
+
+
+class BackupAdminSite(admin.AdminSite):
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        from . import views
+
+        wrap = self.admin_view
+        ours = [
+            path("backup/", wrap(views.choose_tenant), name="backup"),
+            path("backup/<slug:slug>/", wrap(views.tenant_page), name="backup_tenant"),
+            path("backup/<slug:slug>/export/", wrap(views.export), name="backup_export"),
+            path("backup/<slug:slug>/import/", wrap(views.upload), name="backup_import"),
+            path(
+                "backup/<slug:slug>/import/confirm/",
+                wrap(views.confirm),
+                name="backup_import_confirm",
+            ),
+            path(
+                "backup/<slug:slug>/import/cancel/", wrap(views.cancel), name="backup_import_cancel"
+            ),
+            path(
+                "backup/<slug:slug>/import/<str:pending_id>/",
+                wrap(views.preview),
+                name="backup_import_preview",
+            ),
+        ]
+        # Before the admin's own patterns: its catch-all would answer /admin/backup/ with a 404.
+        return ours + super().get_urls()
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        app_list = super().get_app_list(request, app_label)
+        if app_label is None and may_back_up(request):
+            app_list.append(self._backup_entry())
+            app_list.sort(key=lambda app: app["name"].lower())
+        return app_list
+
+    def _backup_entry(self) -> dict[str, Any]:
+        url = reverse("admin:backup", current_app=self.name)
+        return {
+            "name": "Backup",
+            "app_label": "backup",
+            "app_url": url,
+            "has_module_perms": True,
+            "models": [
+                {
+                    "name": "Export and import",
+                    "object_name": "Backup",
+                    "perms": {"add": False, "change": False, "delete": False, "view": True},
+                    "admin_url": url,
+                    "add_url": None,
+                    "view_only": True,
+                }
+            ],
+        }
+
+
+def may_back_up(request: HttpRequest) -> bool:
+    """Whether the Backup entry is shown: the user manages at least one tenant."""
+    user = request.user
+    if user.is_active and user.is_superuser:
+        return True  # no query on every admin page for superusers
+    return managed_tenants(user).exists()
