@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "masterdata",
     "tenants",
     "backup",
@@ -128,7 +131,28 @@ BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
 BACKUP_IMPORT_LOCK_WAIT_SECONDS = env.int("BACKUP_IMPORT_LOCK_WAIT_SECONDS", default=10)
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header turns "not authenticated" into 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "backup.api.errors.exception_handler",
+    # Scopes of backup.api's throttles (per user): "<count>/<second|minute|hour|day>".
+    "DEFAULT_THROTTLE_RATES": {
+        "backup_export": env.str("BACKUP_EXPORT_THROTTLE_RATE", default="60/hour"),
+        "backup_import": env.str("BACKUP_IMPORT_THROTTLE_RATE", default="60/hour"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tenant backup API",
+    "DESCRIPTION": "Export a tenant's data as a versioned JSON backup and import it back.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc are served from this app's static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

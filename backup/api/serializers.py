@@ -1,0 +1,135 @@
+"""Request validation and the documented shapes of responses and errors."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from backup.plan import Mode
+from tenants.models import Tenant
+
+_slug_field = Tenant._meta.get_field("slug")
+_name_field = Tenant._meta.get_field("name")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Stable machine-readable code, e.g. invalid_file, validation_failed, refused, "
+        "import_running, confirmation_required, upload_not_found, upload_too_large, "
+        "not_authenticated, permission_denied, not_found, throttled, invalid_request."
+    )
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+    details = serializers.JSONField(
+        allow_null=True,
+        help_text="validation_failed: list of problems {table, row, field, message}; "
+        "invalid_request: {field: [messages]}; throttled: {retry_after}; otherwise null.",
+    )
+    more_problems = serializers.IntegerField(
+        required=False, help_text="validation_failed only: problems beyond the listed ones."
+    )
+
+
+class TenantRefSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class StatsSerializer(serializers.Serializer):
+    tenant = TenantRefSerializer()
+    tables = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Record count per table."
+    )
+    total = serializers.IntegerField()
+
+
+class ExportOptionsSerializer(serializers.Serializer):
+    include_audit_logs = serializers.BooleanField(default=False)
+    include_deleted = serializers.BooleanField(
+        default=False, help_text="Include soft-deleted rows (and the rows that depend on them)."
+    )
+    gzip = serializers.BooleanField(default=False, help_text="Send the backup gzip-compressed.")
+
+
+class PreviewOptionsSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="The backup, .json or .json.gz (recognised by its content)."
+    )
+    mode = serializers.ChoiceField(
+        choices=[m.value for m in Mode],
+        help_text="merge: update and add rows; replace: delete the tenant's data first; "
+        "new_tenant: restore this tenant's backup as a new tenant.",
+    )
+    new_tenant_slug = serializers.SlugField(
+        required=False, allow_blank=True, max_length=_slug_field.max_length
+    )
+    new_tenant_name = serializers.CharField(
+        required=False, allow_blank=True, max_length=_name_field.max_length
+    )
+    create_missing_master_data = serializers.BooleanField(default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        is_new = attrs["mode"] == Mode.NEW_TENANT
+        if is_new and not attrs.get("new_tenant_slug"):
+            raise serializers.ValidationError(
+                {"new_tenant_slug": "A new-tenant restore needs the new tenant's slug."}
+            )
+        if not is_new:
+            for name in ("new_tenant_slug", "new_tenant_name"):
+                if attrs.get(name):
+                    raise serializers.ValidationError(
+                        {name: "Only used with mode new_tenant; leave it out."}
+                    )
+        return attrs
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    upload_id = serializers.CharField(
+        max_length=64, help_text="The upload_id returned by import/preview/."
+    )
+    confirmation = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_name_field.max_length,
+        help_text="Replace only: the tenant's name, typed exactly.",
+    )
+
+
+class TableCountsSerializer(serializers.Serializer):
+    in_file = serializers.IntegerField()
+    create = serializers.IntegerField()
+    update = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    delete = serializers.IntegerField()
+
+
+class MasterCountsSerializer(serializers.Serializer):
+    in_file = serializers.IntegerField()
+    missing = serializers.IntegerField()
+    create = serializers.IntegerField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    table = serializers.CharField()
+    row = serializers.CharField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=[m.value for m in Mode])
+    tenant = TenantRefSerializer(help_text="The tenant imported into (the new one for new_tenant).")
+    source_tenant = TenantRefSerializer(help_text="The tenant the backup was taken from.")
+    applied = serializers.BooleanField(help_text="False for a preview.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the uploaded file.")
+    tables = serializers.DictField(child=TableCountsSerializer())
+    totals = TableCountsSerializer()
+    master_data = serializers.DictField(child=MasterCountsSerializer())
+    problems = ProblemSerializer(many=True)
+    more_problems = serializers.IntegerField()
+
+
+class PreviewSerializer(serializers.Serializer):
+    upload_id = serializers.CharField(help_text="Pass it to import/ to run the import.")
+    expires_at = serializers.DateTimeField(help_text="The upload is discarded after this time.")
+    preview = ImportReportSerializer()
