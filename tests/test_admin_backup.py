@@ -265,7 +265,7 @@ def test_merge_adds_back_rows_missing_here(client: Client, tenant: Tenant) -> No
     TCOScenario.objects.filter(tenant=tenant).delete()
     pending_id, response = preview(client, tenant, backup)
     rows = dict(response.context["report"]["rows"])
-    assert rows["Tco scenarios"]["create"] == before["tco_scenario"] == 1
+    assert rows["TCO scenarios"]["create"] == before["tco_scenario"] == 1
     assert response.context["report"]["totals"]["create"] == 1
     confirm(client, tenant, pending_id)
     assert counts(tenant) == before

@@ -35,7 +35,9 @@ class ImportForm(forms.Form):
         help_text="A backup exported by this application (.json or .json.gz).",
     )
     mode = forms.ChoiceField(
-        choices=MODE_CHOICES, initial=Mode.MERGE.value, widget=forms.RadioSelect
+        choices=MODE_CHOICES,
+        initial=Mode.MERGE.value,
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
     new_tenant_slug = forms.SlugField(
         required=False, max_length=80, label="New tenant's slug", help_text="Restore only."

@@ -25,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from backup.access import Access, access_to, managed_tenants
@@ -75,7 +76,7 @@ def _tenant_url(tenant: Tenant | str) -> str:
 
 def _table_labels() -> dict[str, str]:
     return {
-        spec.name: str(spec.model._meta.verbose_name_plural).capitalize()
+        spec.name: capfirst(spec.model._meta.verbose_name_plural)
         for spec in (*registry().tenant_tables, *registry().master_tables)
     }
 
@@ -138,11 +139,19 @@ def _tenant_page(
             "export_form": export_form or ExportForm(),
             "import_form": import_form or _import_form(request),
             "failure": failure,
-            "result": result and _report_context(result["report"]),
+            "result": result and {**_report_context(result["report"]), "caption": _caption(result)},
             "result_tenant_url": result and result.get("tenant_url"),
         },
         status=status,
     )
+
+
+def _caption(result: dict[str, Any]) -> str:
+    report = result["report"]
+    if report["mode"] == Mode.NEW_TENANT:
+        target = report["tenant"]
+        return f"Restored as new tenant {target['name']} ({target['slug']})"
+    return f"Import done ({report['mode']}): what the import did"
 
 
 def _import_form(request: HttpRequest, *args: Any) -> ImportForm:
