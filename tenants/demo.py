@@ -320,7 +320,8 @@ def seed_demo(
                 role: passwords.ensure_user(
                     f"{role}@{spec.slug}.example",
                     f"{role}@{spec.slug}.example",
-                    is_staff=(role == Membership.Role.ADMIN),
+                    # Owners and admins manage backups, on a page inside the Django admin.
+                    is_staff=role in (Membership.Role.OWNER, Membership.Role.ADMIN),
                 )
                 for role in Membership.Role.values
             }
