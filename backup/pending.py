@@ -99,7 +99,8 @@ def preview_upload(
             report = preview_import(
                 source, tenant=_target(pending, tenant), options=pending.options(), actor=user
             )
-    except BackupError:
+    except Exception:
+        # Whatever went wrong, the caller gets no id to import with: nothing is left behind.
         discard(pending.id)
         raise
     return pending, report

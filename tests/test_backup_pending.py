@@ -195,3 +195,15 @@ def test_gzip_upload(tenant, user):
         ContentFile(data, name="b.json.gz"), tenant=tenant, user=user, options=ImportOptions()
     )
     assert kept.filename == "b.json.gz" and report.totals().unchanged > 0
+
+
+def test_an_unexpected_failure_of_the_preview_leaves_nothing(tenant, user, upload_dir, monkeypatch):
+    def broken_preview(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(pending, "preview_import", broken_preview)
+    with pytest.raises(RuntimeError):
+        pending.preview_upload(
+            upload(export_bytes(tenant)), tenant=tenant, user=user, options=ImportOptions()
+        )
+    assert files_in(upload_dir) == []
