@@ -1,10 +1,13 @@
 """Admin > Backup: who may use it, the stats, export, and import through preview and confirm."""
 
+import gzip
 import re
+import uuid
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +16,7 @@ from backup.stats import tenant_statistics
 from tenants.models import AuditLog, TCOScenario, Tenant, Vehicle
 from tests import factories as f
 from tests.backup_support import dump, export_bytes, parse, populate, snapshot
+from tests.broken_backups import CASES, CORPUS, TENANT
 
 pytestmark = pytest.mark.django_db
 
@@ -329,6 +333,34 @@ def test_unreadable_file_gets_a_clear_error(
     assert message in response.context["failure"].message
     assert database() == before
     assert stored_uploads() == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_every_broken_backup_of_the_corpus_gets_its_message(client: Client, case: Any) -> None:
+    call_command("loaddata", "fixtures/masterdata.json", verbosity=0)
+    corpus = Tenant.objects.create(id=uuid.UUID(TENANT["id"]), name=TENANT["name"], slug="corpus")
+    f.SiteFactory(tenant=corpus, name="Old Pit")
+    login(client, corpus)
+    before = database()
+    data = (CORPUS / case.name).read_bytes()
+    response = upload(client, corpus, data)
+    assert response.status_code == 400
+    if not data:  # the form already refuses it, before the engine sees it
+        assert response.context["import_form"].errors == {"file": ["The submitted file is empty."]}
+    else:
+        failure = response.context["failure"]
+        problems = map(str, getattr(failure, "problems", []))
+        assert case.message in " ".join([failure.message, *problems])
+        assert "Nothing was imported" in text(response)
+    assert database() == before
+    assert stored_uploads() == []
+
+
+def test_gzip_backup_is_accepted(client: Client, tenant: Tenant) -> None:
+    login(client, tenant)
+    _pending_id, response = preview(client, tenant, gzip.compress(export_bytes(tenant)))
+    assert response.status_code == 200
+    assert response.context["report"]["totals"]["update"] == 0
 
 
 def test_backup_of_another_tenant_is_refused(client: Client, tenant: Tenant) -> None:

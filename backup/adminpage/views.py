@@ -50,7 +50,9 @@ KEPT_PREVIEWS = 5  # a few tabs' worth; older previews are dropped from the sess
 PICKER_LIMIT = 50  # superusers may have thousands of tenants: search, then pick
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200):
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> TemplateResponse:
     return TemplateResponse(
         request,
         f"admin/backup/{template}",
@@ -119,8 +121,10 @@ def _tenant_page(
     reg = registry()
     labels = _table_labels()
     statistics = tenant_statistics(tenant)
-    result = request.session.pop(RESULT, None)
-    if result and result["tenant"] != tenant.slug:
+    result = request.session.get(RESULT)
+    if result is not None and result["tenant"] == tenant.slug:
+        del request.session[RESULT]  # shown once
+    else:
         result = None
     return _render(
         request,
