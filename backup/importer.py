@@ -145,6 +145,19 @@ class _Users:
         return self.ids[email]
 
 
+_MISSING = object()
+
+
+def _prepare(f: Any, fast: bool) -> Callable[[Any], Any] | None:
+    """How a decoded value is made ready for the staging table: Django's own preparation, or
+    on PostgreSQL's fast path nothing at all (psycopg sends the decoded Python values as they
+    are), except JSON, which needs its adapter."""
+    if fast and f.type != "json":
+        return None
+    prep = f.model_field.get_db_prep_save
+    return lambda value: prep(value, connection=connection)
+
+
 def _row_stager(
     spec: TableSpec,
     mode: Mode,
@@ -152,75 +165,120 @@ def _row_stager(
     users: _Users,
     problems: ProblemLog,
 ) -> Callable[[int, Any], tuple]:
-    """A function turning a file row into the staging table's tuple, logging what is wrong."""
+    """A function turning a file row into the staging table's tuple, logging what is wrong.
+
+    It runs once per row of the file, so everything that does not depend on the row is decided
+    here, and the row's label is only built when there is a problem to report."""
+    fast = connection.vendor == "postgresql" and getattr(settings, "BACKUP_FAST_PATHS", True)
     prep_id = spec.model._meta.pk.get_db_prep_save
+
+    def _master_ref(target: str, name: str) -> Callable[[Any, _Label], Any]:
+        local = masters.local[target]
+
+        def lookup(file_id: Any, label: _Label) -> Any:
+            if file_id not in local:
+                problems.add(
+                    table,
+                    str(label),
+                    name,
+                    f"refers to {target} {file_id}, which is not in master_data",
+                )
+                return None
+            return local[file_id]  # None when missing: already reported with the master data
+
+        return lookup
+
+    def _user_ref(name: str, null: bool) -> Callable[[Any, _Label], Any]:
+        def lookup(email: str, label: _Label) -> Any:
+            found = users.get(email)
+            if found is None and not null:
+                problems.add(table, str(label), name, f"no user with email {email!r} here")
+            return found
+
+        return lookup
+
     fields = []
     for f in spec.fields:
-        model_field = f.model_field
-        default = None if f.required else model_field.get_default()
-        fields.append((f, decoder(f), model_field.get_db_prep_save, default))
+        default = None if f.required else f.model_field.get_default()
+        if f.kind == "master_fk":
+            lookup = _master_ref(f.target, f.name)
+        elif f.kind == "user_fk":
+            lookup = _user_ref(f.name, f.null)
+        else:
+            lookup = None
+        fields.append((f.name, f.required, f.null, default, decoder(f), lookup, _prepare(f, fast)))
     secrets = [s.present_field for s in spec.secrets]
-    known = set(spec.file_fields())
+    known = frozenset(spec.file_fields())
     natural_key = spec.natural_key
+    table = spec.name
+    replace = mode == Mode.REPLACE and not spec.append_only
+    new_tenant = mode == Mode.NEW_TENANT
 
     def stage(position: int, raw: Any) -> tuple:
-        if not isinstance(raw, dict):
-            problems.add(spec.name, row_label(position), "", "a row must be a JSON object")
-            return (position, True, None, *([None] * (len(fields) + len(secrets))))
-        label = row_label(position, {k: raw.get(k) for k in natural_key if k in raw})
+        if type(raw) is not dict:
+            problems.add(table, row_label(position), "", "a row must be a JSON object")
+            return (position, True, None, None, *([None] * (len(fields) + len(secrets))))
+        label = _Label(position, raw, natural_key)
         bad = False
-        for name in raw.keys() - known:
-            problems.add(spec.name, label, name, "unknown field")
+        if not known.issuperset(raw):
+            for name in sorted(raw.keys() - known):
+                problems.add(table, str(label), name, "unknown field")
             bad = True
         values: list[Any] = []
-        for f, decode, prep, default in fields:
-            value = raw.get(f.name, default)
-            if f.name not in raw and f.required:
-                problems.add(spec.name, label, f.name, "required field missing")
-                bad = True
+        for name, required, null, default, decode, lookup, prep in fields:
+            value = raw.get(name, _MISSING)
+            if value is _MISSING:
+                if required:
+                    problems.add(table, str(label), name, "required field missing")
+                    bad = True
+                value = default
             elif value is None:
-                if not f.null and f.name in raw:
-                    problems.add(spec.name, label, f.name, "must not be null")
+                if not null:
+                    problems.add(table, str(label), name, "must not be null")
                     bad = True
             else:
                 try:
                     value = decode(value)
                 except ValueError as exc:
-                    problems.add(spec.name, label, f.name, str(exc))
+                    problems.add(table, str(label), name, str(exc))
                     bad = True
                     value = None
                 else:
-                    if f.kind == "master_fk":
-                        value = _master_ref(f.target, f.name, value, label)
-                        bad = bad or value is None
-                    elif f.kind == "user_fk":
-                        email, value = value, users.get(value)
-                        if value is None and not f.null:
-                            problems.add(
-                                spec.name, label, f.name, f"no user with email {email!r} here"
-                            )
-                            bad = True
-            values.append(prep(value, connection=connection) if value is not None else None)
+                    if lookup is not None:
+                        value = lookup(value, label)
+                        bad = bad or (value is None and not null)
+            if prep is not None and value is not None:
+                value = prep(value)
+            values.append(value)
         flags = []
         for name in secrets:
             value = raw.get(name, False)
-            if not isinstance(value, bool):
-                problems.add(spec.name, label, name, "expected true or false")
+            if type(value) is not bool:
+                problems.add(table, str(label), name, "expected true or false")
                 value, bad = False, True
             flags.append(value)
-        target = prep_id(uuid.uuid4(), connection=connection) if mode == Mode.NEW_TENANT else None
-        return (position, bad, target, *values, *flags)
-
-    def _master_ref(table: str, name: str, file_id: int, label: str) -> Any:
-        local = masters.local[table]
-        if file_id not in local:
-            problems.add(
-                spec.name, label, name, f"refers to {table} {file_id}, which is not in master_data"
-            )
-            return None
-        return local[file_id]  # None when missing: already reported with the master data
+        # What is known before any planning is written with the row, not updated later.
+        if new_tenant:
+            target, action = prep_id(uuid.uuid4(), connection=connection), CREATE
+        elif replace:
+            target, action = values[0], CREATE
+        else:
+            target, action = None, None
+        return (position, bad, target, action, *values, *flags)
 
     return stage
+
+
+class _Label:
+    """A row's label for problems ("row 12 (serial_number='X')"), built only when needed."""
+
+    __slots__ = ("key", "position", "raw")
+
+    def __init__(self, position: int, raw: dict[str, Any], key: tuple[str, ...]) -> None:
+        self.position, self.raw, self.key = position, raw, key
+
+    def __str__(self) -> str:
+        return row_label(self.position, {k: self.raw[k] for k in self.key if k in self.raw})
 
 
 def _check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:

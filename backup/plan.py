@@ -144,12 +144,9 @@ class Planner:
         for f in spec.fields_of_kind("tenant_fk"):
             self._resolve_reference(spec, stage, f.column, f.name, f.target)
 
-        if self.mode == Mode.NEW_TENANT:
-            pass  # every row got a fresh id when it was staged
-        elif self.mode == Mode.REPLACE and not spec.append_only:
-            self._exec(f"UPDATE {S} SET {q(TARGET)} = id")
-        else:
+        if self.mode == Mode.MERGE or spec.append_only:
             self._match(spec, stage)
+        # else every row was staged as a creation: with a fresh id (new tenant) or its own.
 
         if self.mode != Mode.NEW_TENANT:
             self._report(
@@ -245,9 +242,9 @@ class Planner:
 
     def _match(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T, tenant = stage.sql_name, q(spec.db_table), q("tenant_id")
+        # Joins rather than correlated subqueries: PostgreSQL hashes a million rows at once.
         self._exec(
-            f"UPDATE {S} SET {q(TARGET)} = id WHERE EXISTS "
-            f"(SELECT 1 FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s)",
+            f"UPDATE {S} SET {q(TARGET)} = t.id FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s",
             [self.tid],
         )
         keys = self._key_columns(spec)
@@ -265,8 +262,7 @@ class Planner:
     def _classify(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T = stage.sql_name, q(spec.db_table)
         if self.mode == Mode.NEW_TENANT or (self.mode == Mode.REPLACE and not spec.append_only):
-            self._exec(f"UPDATE {S} SET {q(ACTION)} = %s", [CREATE])
-            return
+            return  # staged as creations
         compared = [f.column for f in spec.fields if f.kind != "id"]
         if not self.file_has_deleted and not spec.append_only:
             self._keep_references_to_hidden_rows(spec, stage)
@@ -275,9 +271,8 @@ class Planner:
             return
         differs = " OR ".join(distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)
         self._exec(
-            f"UPDATE {S} SET {q(ACTION)} = CASE WHEN EXISTS (SELECT 1 FROM {T} t "
-            f"WHERE t.id = {S}.{q(TARGET)} AND ({differs})) THEN %s ELSE %s END "
-            f"WHERE {q(ACTION)} IS NULL",
+            f"UPDATE {S} SET {q(ACTION)} = CASE WHEN {differs} THEN %s ELSE %s END "
+            f"FROM {T} t WHERE t.id = {S}.{q(TARGET)} AND {S}.{q(ACTION)} IS NULL",
             [UPDATE, UNCHANGED],
         )
 

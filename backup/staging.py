@@ -47,7 +47,7 @@ class StagingTable:
             self.columns.append((f.column, f.model_field.db_type(connection)))
         for secret in spec.secrets:
             self.columns.append((secret.present_field, "boolean"))
-        self.loaded_columns = [name for name, _type in self.columns if name != ACTION]
+        self.loaded_columns = [name for name, _type in self.columns]
         self.rows = 0
 
     def create(self) -> None:
