@@ -6,7 +6,7 @@ Tenant-scoped factories keep every tenant-scoped foreign key inside the row's ow
 import factory
 from django.db import models
 
-from .auth import GroupFactory, UserFactory
+from .auth import GroupFactory, TokenFactory, UserFactory
 from .finance import FinancialRecordFactory, FuelTransactionFactory, TCOScenarioFactory
 from .fleet import (
     ComponentEventFactory,
@@ -74,6 +74,7 @@ __all__ = [
     "TenantFactory",
     "TenantScopedFactory",
     "TenantSettingsFactory",
+    "TokenFactory",
     "UserFactory",
     "VehicleFactory",
     "WorkActivityFactory",

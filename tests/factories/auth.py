@@ -30,3 +30,12 @@ class GroupFactory(factory.django.DjangoModelFactory):
         model = "auth.Group"
 
     name = factory.Sequence(lambda n: f"Workshop planners {n}")
+
+
+class TokenFactory(factory.django.DjangoModelFactory):
+    """An API token (the admin lists them through DRF's TokenProxy)."""
+
+    class Meta:
+        model = "authtoken.TokenProxy"
+
+    user = factory.SubFactory(UserFactory)
