@@ -38,7 +38,7 @@ def _json(value_type: str, kind: str, column: str) -> str:
     elif value_type == "datetime":
         text = (
             f"'\"' || to_char({column} AT TIME ZONE 'UTC', "
-            f"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '\"'"
+            f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\''
         )
     elif value_type == "date":
         text = f"'\"' || to_char({column}, 'YYYY-MM-DD') || '\"'"
@@ -54,15 +54,11 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any]]:
     columns = [f"c{i}" for i in range(len(spec.file_fields()))]
     pieces = []
     specs = [(f.type, f.kind) for f in spec.fields] + [("boolean", "flag")] * len(spec.secrets)
-    for index, (name, (value_type, kind)) in enumerate(
-        zip(spec.file_fields(), specs, strict=True)
-    ):
+    for index, (name, (value_type, kind)) in enumerate(zip(spec.file_fields(), specs, strict=True)):
         key = ("{" if index == 0 else ",") + _quoted_key(name) + ":"
         pieces.append(f"'{key}' || {_json(value_type, kind, 'r.' + columns[index])}")
     row = " || ".join(pieces) + " || '}'"
-    sql = (
-        f"SELECT {row} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"
-    )
+    sql = f"SELECT {row} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"
     return sql, list(params)
 
 
