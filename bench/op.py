@@ -1,0 +1,242 @@
+"""One benchmark operation, run in its own process so that its peak RSS is its own.
+
+Usage (by bench/run.py): python bench/op.py OPERATION [ARGS...] with DATABASE_URL set.
+Prints one JSON object: seconds, rows, peak RSS in MB and whatever the operation adds.
+Only the operation itself is timed, not Django's start-up.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+
+from backup.export import ExportOptions, export_tenant, exported_tables  # noqa: E402
+from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
+from backup.plan import Mode  # noqa: E402
+from backup.streams import open_output  # noqa: E402
+from backup.tables import registry  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+
+TENANT = "demo"
+
+
+def tenant() -> Tenant:
+    return Tenant.objects.get(slug=TENANT)
+
+
+def tables() -> list[Any]:
+    return exported_tables(ExportOptions())
+
+
+def write_counts() -> int:
+    """Rows inserted, updated or deleted in the tenant tables so far (PostgreSQL's statistics;
+    audit logs excluded: every operation adds its own entry)."""
+    names = [s.db_table for s in registry().tenant_tables if not s.append_only]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            "SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+            "WHERE relname = ANY(%s)",
+            [names],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def op_export(path: str) -> dict[str, Any]:
+    with open_output(path) as out:
+        result = export_tenant(tenant(), out)
+    return {"rows": result.total_rows, "file_mb": os.path.getsize(path) / 1e6}
+
+
+def _import(path: str, options: ImportOptions, *, apply: bool) -> dict[str, Any]:
+    target = None if options.mode == Mode.NEW_TENANT else tenant()
+    writes_before = write_counts() if connection.vendor == "postgresql" else None
+    run = import_backup if apply else preview_import
+    report = run(path, tenant=target, options=options)
+    totals = report.totals()
+    extra: dict[str, Any] = {"rows": totals.in_file, "counts": totals.as_dict()}
+    if writes_before is not None:
+        time.sleep(0.6)  # let the statistics of the finished transaction arrive
+        extra["rows_written"] = write_counts() - writes_before
+    return extra
+
+
+def op_preview(path: str) -> dict[str, Any]:
+    return _import(path, ImportOptions(mode=Mode.MERGE), apply=False)
+
+
+def op_merge(path: str) -> dict[str, Any]:
+    return _import(path, ImportOptions(mode=Mode.MERGE), apply=True)
+
+
+def op_replace(path: str) -> dict[str, Any]:
+    return _import(path, ImportOptions(mode=Mode.REPLACE), apply=True)
+
+
+def op_new_tenant(path: str) -> dict[str, Any]:
+    return _import(
+        path, ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="demo-copy"), apply=True
+    )
+
+
+def op_copy_to(directory: str) -> dict[str, Any]:
+    """psycopg `COPY (SELECT * ... WHERE tenant_id = ...) TO STDOUT` of the exported tables,
+    each written to a file (the input of `copy_from`)."""
+    rows = size = 0
+    tid = tenant().pk
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for spec in tables():
+            statement = f'COPY (SELECT * FROM "{spec.db_table}" WHERE tenant_id = %s) TO STDOUT'
+            with open(Path(directory) / spec.db_table, "wb") as out:
+                with cursor.cursor.copy(statement, [tid]) as copy:
+                    for data in copy:
+                        out.write(data)
+                rows += cursor.cursor.rowcount
+                size += out.tell()
+    return {"rows": rows, "file_mb": size / 1e6}
+
+
+def op_copy_from(directory: str, target_url: str) -> dict[str, Any]:
+    """`COPY ... FROM STDIN` of the files written by `copy_to` into the empty tables (with all
+    their constraints and indexes) of another database, in one transaction."""
+    import environ
+
+    settings = environ.Env.db_url_config(target_url)
+    connections.databases["target"] = {**connections.databases["default"], **settings}
+    target = connections["target"]
+    rows = 0
+    with transaction.atomic(using="target"), target.cursor() as cursor:
+        for spec in tables():
+            with open(Path(directory) / spec.db_table, "rb") as source:
+                with cursor.cursor.copy(f'COPY "{spec.db_table}" FROM STDIN') as copy:
+                    while block := source.read(1 << 20):
+                        copy.write(block)
+                rows += cursor.cursor.rowcount
+    return {"rows": rows}
+
+
+DUMPED = ["auth.user", "masterdata", "tenants"]
+
+
+def dumped_rows() -> int:
+    """Rows of the models dumpdata writes (and loaddata reads back)."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    models = [get_user_model()]
+    for label in DUMPED[1:]:
+        models.extend(apps.get_app_config(label).get_models())
+    return sum(model._default_manager.count() for model in models)
+
+
+def op_dumpdata(path: str) -> dict[str, Any]:
+    """Django's dumpdata of the tenant tables and what they need (users, master data)."""
+    call_command("dumpdata", *DUMPED, output=path, verbosity=0)
+    return {"rows": dumped_rows(), "file_mb": os.path.getsize(path) / 1e6}
+
+
+def op_loaddata(path: str) -> dict[str, Any]:
+    call_command("loaddata", path, verbosity=0)
+    return {"rows": dumped_rows()}
+
+
+def op_mutate() -> dict[str, Any]:
+    """Change about 10% of the tenant's rows and delete about 5% (from tables nothing refers
+    to), so that merging the earlier export updates 10% and creates 5%."""
+    specs = [s for s in tables() if not s.append_only]
+    referenced = {f.target for s in specs for f in s.fields_of_kind("tenant_fk")}
+    tid = tenant().pk
+    # A row's bucket in 0..999, spread evenly whatever the ids look like (the seed's are
+    # sequential).
+    bucket = (
+        "abs(hashtext(id::text)) %% 1000"
+        if connection.vendor == "postgresql"
+        else "(rowid * 2654435761) %% 1000"
+    )
+    changed = deleted = total = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        counts = {s.name: s.model.objects.filter(tenant_id=tid).count() for s in specs}
+        total = sum(counts.values())
+        leaves = [s for s in specs if s.name not in referenced]
+        share = min(0.05 * total / sum(counts[s.name] for s in leaves), 1.0)
+        threshold = int(share * 1000)
+        for spec in leaves:
+            cursor.execute(
+                f'DELETE FROM "{spec.db_table}" WHERE tenant_id = %s AND {bucket} < %s',
+                [_db_id(tid), threshold],
+            )
+            deleted += cursor.rowcount
+        for spec in specs:
+            change = _change(spec)
+            if change:
+                cursor.execute(
+                    f'UPDATE "{spec.db_table}" SET {change} WHERE tenant_id = %s '
+                    f"AND {bucket} >= 900",
+                    [_db_id(tid)],
+                )
+                changed += cursor.rowcount
+    return {"rows": total, "changed": changed, "deleted": deleted}
+
+
+def _db_id(value: Any) -> Any:
+    return Tenant._meta.pk.get_db_prep_value(value, connection)
+
+
+def _change(spec: Any) -> str:
+    """SQL assignment changing one plain value of a row (not a key, reference or flag)."""
+    skip = set(spec.natural_key) | {spec.soft_delete}
+    for f in spec.fields:
+        if f.kind != "value" or f.name in skip or f.choices:
+            continue
+        column = f'"{f.column}"'
+        if f.type == "decimal":
+            return f"{column} = {column} + 1"
+        if f.type == "integer":
+            return f"{column} = {column} + 1"
+        if f.type == "string" and f.max_length is None:
+            return f"{column} = {column} || ' (edited)'"
+        if f.type == "boolean":
+            return f"{column} = NOT {column}"
+    return ""
+
+
+OPERATIONS = {
+    "export": op_export,
+    "preview": op_preview,
+    "merge": op_merge,
+    "replace": op_replace,
+    "new_tenant": op_new_tenant,
+    "copy_to": op_copy_to,
+    "copy_from": op_copy_from,
+    "dumpdata": op_dumpdata,
+    "loaddata": op_loaddata,
+    "mutate": op_mutate,
+}
+
+
+def main() -> None:
+    name, *args = sys.argv[1:]
+    started = time.perf_counter()
+    result = OPERATIONS[name](*args)
+    result["seconds"] = time.perf_counter() - started
+    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    connection.close()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

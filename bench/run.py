@@ -1,0 +1,319 @@
+"""Benchmark of export and import against Django's dumpdata/loaddata and PostgreSQL's COPY.
+
+    .venv/bin/python bench/run.py                      # PostgreSQL, 100,000 then 1,000,000 readings
+    .venv/bin/python bench/run.py --readings 100000    # PostgreSQL, quick
+    .venv/bin/python bench/run.py --database sqlite    # SQLite, 100,000 readings
+
+Every size gets fresh databases and a seeded tenant (`seed_demo`, proportionate tables, plus a
+second tenant a tenth of its size); every operation runs in its own process (bench/op.py) so its
+peak RSS is its own. Figures go to stdout and to bench/results/ as JSON and Markdown.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PG = "postgres://postgres@127.0.0.1:5432/"
+LOADDATA_LIMIT_READINGS = 100_000  # loaddata is measured at this size (see --help)
+
+
+def sizes_for(readings: int) -> list[str]:
+    return [
+        f"--readings={readings}",
+        f"--vehicles={readings // 50}",
+        f"--components={readings // 10}",
+        f"--logs={readings // 5}",
+        f"--work-orders={readings // 20}",
+    ]
+
+
+class Bench:
+    def __init__(self, database: str, work: Path) -> None:
+        self.database = database
+        self.work = work
+        self.env = {**os.environ, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+
+    # -- databases ---------------------------------------------------------------------------
+    def url(self, name: str) -> str:
+        if self.database == "postgresql":
+            return PG + name
+        return f"sqlite:///{self.work / name}.sqlite3"
+
+    def fresh(self, name: str) -> str:
+        if self.database == "postgresql":
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name])
+            subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+        else:
+            (self.work / f"{name}.sqlite3").unlink(missing_ok=True)
+        url = self.url(name)
+        self.manage(url, "migrate", "-v0")
+        return url
+
+    def drop(self, name: str) -> None:
+        if self.database == "postgresql":
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name])
+        else:
+            (self.work / f"{name}.sqlite3").unlink(missing_ok=True)
+
+    def manage(self, url: str, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env={**self.env, "DATABASE_URL": url},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def analyze(self, url: str) -> None:
+        # As autovacuum would after a bulk load; the planner needs the statistics.
+        if self.database == "postgresql":
+            subprocess.run(["psql", url, "-qc", "ANALYZE"], check=True)
+
+    # -- operations --------------------------------------------------------------------------
+    def op(self, url: str, name: str, *args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "op.py"), name, *args],
+            env={**self.env, "DATABASE_URL": url},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"    {name:<14} {result.get('rows', 0):>10,} rows {result['seconds']:8.1f} s "
+            f"{result['rss_mb']:7.0f} MB",
+            flush=True,
+        )
+        return result
+
+    def run_size(self, readings: int, loaddata_file: Path | None) -> dict[str, Any]:
+        print(f"== {self.database}, {readings:,} readings", flush=True)
+        name = f"tb_bench_{readings}"
+        url = self.fresh(name)
+        self.manage(url, "seed_demo", *sizes_for(readings))
+        self.analyze(url)
+        export = self.work / f"export-{readings}.json"
+        dump = self.work / f"dumpdata-{readings}.json"
+        ops: dict[str, dict[str, Any]] = {}
+        ops["export"] = self.op(url, "export", str(export))
+        ops["dumpdata"] = self.op(url, "dumpdata", str(dump))
+        if self.database == "postgresql":
+            ops["copy_to"] = self.op(url, "copy_to", str(self.work / "copy"))
+        ops["preview"] = self.op(url, "preview", str(export))
+        ops["merge_unchanged"] = self.op(url, "merge", str(export))
+        mutated = self.op(url, "mutate")
+        self.analyze(url)
+        ops["merge_changed"] = self.op(url, "merge", str(export))
+        ops["merge_changed"]["mutation"] = mutated
+        ops["replace"] = self.op(url, "replace", str(export))
+        ops["new_tenant"] = self.op(url, "new_tenant", str(export))
+        if self.database == "postgresql":
+            target = self.fresh(f"{name}_copy")
+            self.copy_prerequisites(url, target)
+            ops["copy_from"] = self.op(target, "copy_from", str(self.work / "copy"), target)
+            self.drop(f"{name}_copy")
+        self.drop(name)
+        source = dump if readings <= LOADDATA_LIMIT_READINGS else loaddata_file
+        if source is None:
+            print(
+                f"    loaddata: skipped, it runs on the file of a run of at most "
+                f"{LOADDATA_LIMIT_READINGS:,} readings (run without --readings)"
+            )
+        else:
+            target = self.fresh(f"{name}_load")
+            ops["loaddata"] = self.op(target, "loaddata", str(source))
+            ops["loaddata"]["at_readings"] = min(readings, LOADDATA_LIMIT_READINGS)
+            self.drop(f"{name}_load")
+        return {"readings": readings, "operations": ops}
+
+    def copy_prerequisites(self, source: str, target: str) -> None:
+        """The users, tenants and master data that the tenant rows refer to (not timed)."""
+        tables = ["auth_user", "tenants_tenant"] + [
+            f"masterdata_{name}"
+            for name in (
+                "oem",
+                "machinefamily",
+                "equipmentmodel",
+                "componentcatalog",
+                "machineposition",
+                "workactivity",
+            )
+        ]
+        for table in tables:
+            dump = subprocess.run(
+                ["psql", source, "-qc", f"COPY {table} TO STDOUT"],
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                ["psql", target, "-qc", f"COPY {table} FROM STDIN"],
+                input=dump.stdout,
+                check=True,
+            )
+
+
+# -- report ----------------------------------------------------------------------------------
+ORDER = [
+    "export",
+    "preview",
+    "merge_unchanged",
+    "merge_changed",
+    "replace",
+    "new_tenant",
+    "copy_to",
+    "copy_from",
+    "dumpdata",
+    "loaddata",
+]
+
+
+def rate(result: dict[str, Any]) -> float:
+    return result["rows"] / result["seconds"] if result["seconds"] else 0.0
+
+
+def checks(size: dict[str, Any], database: str) -> list[tuple[str, float, str, bool]]:
+    """(target, measured, wanted, met) for one size."""
+    ops = size["operations"]
+    found: list[tuple[str, float, str, bool]] = []
+
+    def ratio(name: str, a: str, b: str, wanted: float) -> None:
+        if a in ops and b in ops:
+            value = rate(ops[a]) / rate(ops[b])
+            found.append((name, value, f">= {wanted}x", value >= wanted))
+
+    if database == "postgresql":
+        ratio("export / COPY TO (rows/s)", "export", "copy_to", 0.5)
+        ratio("export / dumpdata (rows/s)", "export", "dumpdata", 15)
+        ratio("replace / COPY FROM (rows/s)", "replace", "copy_from", 0.6)
+        ratio("replace / loaddata (rows/s)", "replace", "loaddata", 40)
+        tenant = ops["new_tenant"]["seconds"] / ops["replace"]["seconds"]
+        found.append(("new tenant / replace (time)", tenant, "<= 1.3x", tenant <= 1.3))
+        for name, wanted in (
+            ("merge_unchanged", 50_000),
+            ("merge_changed", 20_000),
+            ("preview", 50_000),
+        ):
+            found.append(
+                (f"{name} rows/s", rate(ops[name]), f">= {wanted:,}", rate(ops[name]) >= wanted)
+            )
+        written = ops["merge_unchanged"].get("rows_written", 0)
+        found.append(("merge_unchanged rows written", written, "= 0", written == 0))
+        peak = max(op["rss_mb"] for name, op in ops.items() if name in ORDER[:6])
+        found.append(("peak RSS of export/import (MB)", peak, "<= 200", peak <= 200))
+    else:
+        ratio("export / dumpdata (rows/s)", "export", "dumpdata", 10)
+        ratio("replace / loaddata (rows/s)", "replace", "loaddata", 20)
+    return found
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Benchmark, {report['database']}, {report['started']}",
+        "",
+        f"Machine: {report['machine']}. Python {report['python']}, ijson backend "
+        f"`{report['ijson_backend']}`. Command: `{report['command']}`.",
+        "",
+    ]
+    for size in report["sizes"]:
+        ops = size["operations"]
+        lines += [
+            f"## {size['readings']:,} readings",
+            "",
+            "| operation | rows | seconds | rows/s | file MB | peak RSS MB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name in ORDER:
+            if name not in ops:
+                continue
+            op = ops[name]
+            note = ""
+            if name == "loaddata" and op.get("at_readings") != size["readings"]:
+                note = f" (file of the {op['at_readings']:,}-reading run)"
+            file_mb = f"{op['file_mb']:.0f}" if "file_mb" in op else ""
+            lines.append(
+                f"| {name}{note} | {op['rows']:,} | {op['seconds']:.1f} | {rate(op):,.0f} | "
+                f"{file_mb} | {op['rss_mb']:.0f} |"
+            )
+        lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
+        for name, value, wanted, met in size["checks"]:
+            lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met else 'NO'} |")
+        lines.append("")
+    if report.get("memory"):
+        lines += [
+            "## Peak RSS, largest size over smallest",
+            "",
+            "| operation | small MB | large MB | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, (small, large) in report["memory"].items():
+            lines.append(f"| {name} | {small:.0f} | {large:.0f} | {large / small:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--readings",
+        type=int,
+        default=None,
+        help="one size only (default: 100,000 and then 1,000,000 readings on PostgreSQL, "
+        "100,000 on SQLite). loaddata runs at most at 100,000 readings: above that it would "
+        "take hours, so larger sizes load the file of the 100,000 run",
+    )
+    args = parser.parse_args()
+    sizes = (
+        [args.readings]
+        if args.readings
+        else ([100_000, 1_000_000] if args.database == "postgresql" else [100_000])
+    )
+    import platform
+
+    import ijson
+
+    report: dict[str, Any] = {
+        "database": args.database,
+        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["bench/run.py", *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "ijson_backend": ijson.backend,
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+        "sizes": [],
+    }
+    print(f"ijson backend: {ijson.backend}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
+        bench = Bench(args.database, Path(tmp))
+        loaddata_file: Path | None = None
+        for readings in sizes:
+            size = bench.run_size(readings, loaddata_file)
+            size["checks"] = checks(size, args.database)
+            report["sizes"].append(size)
+            if readings <= LOADDATA_LIMIT_READINGS:
+                loaddata_file = Path(tmp) / f"dumpdata-{readings}.json"
+    if len(report["sizes"]) > 1:
+        small, large = report["sizes"][0]["operations"], report["sizes"][-1]["operations"]
+        report["memory"] = {
+            name: (small[name]["rss_mb"], large[name]["rss_mb"])
+            for name in ORDER[:6]
+            if name in small and name in large
+        }
+    text = markdown(report)
+    print()
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    stem = f"{args.database}-{'-'.join(str(s) for s in sizes)}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(text)
+    print(f"Written to bench/results/{stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
