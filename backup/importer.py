@@ -36,7 +36,7 @@ from .staging import ACTION, CREATE, POS, TARGET, UPDATE, StagingTable, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
-from .values import decoder
+from .values import decode_uuid_text, decoder
 
 Source = str | Path | BinaryIO
 
@@ -206,7 +206,8 @@ def _row_stager(
             lookup = _user_ref(f.name, f.null)
         else:
             lookup = None
-        fields.append((f.name, f.required, f.null, default, decoder(f), lookup, _prepare(f, fast)))
+        decode = decode_uuid_text if fast and f.type == "uuid" and not lookup else decoder(f)
+        fields.append((f.name, f.required, f.null, default, decode, lookup, _prepare(f, fast)))
     secrets = [s.present_field for s in spec.secrets]
     known = frozenset(spec.file_fields())
     natural_key = spec.natural_key
@@ -262,8 +263,8 @@ def _row_stager(
             target, action = prep_id(uuid.uuid4(), connection=connection), CREATE
         elif replace:
             target, action = values[0], CREATE
-        else:
-            target, action = None, None
+        else:  # merge: the row's own id, until matching says otherwise
+            target, action = values[0], None
         return (position, bad, target, action, *values, *flags)
 
     return stage
@@ -435,7 +436,11 @@ class _Import:
         stage.create()
         self.stages[table] = stage
         stage_row = _row_stager(spec, self.mode, masters, users, self.problems)
-        stage.load(stage_row(position, raw) for position, raw in rows)
+        # Users are looked up by email while rows are read: those tables load in batches.
+        stage.load(
+            (stage_row(position, raw) for position, raw in rows),
+            streaming=not spec.fields_of_kind("user_fk"),
+        )
         stage.index()
 
     def _check_statistics(self, statistics: dict[str, Any]) -> None:

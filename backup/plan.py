@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection
 
 from .errors import Problem, ValidationFailed
-from .staging import ACTION, BAD, CREATE, POS, TARGET, UNCHANGED, UPDATE, StagingTable, distinct, q
+from .staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable, distinct, q
 from .tables import TableSpec, alive, alive_paths, registry
 
 
@@ -114,7 +114,9 @@ class Planner:
     def _report(self, spec: TableSpec, sql: str, params: list[Any], field: str, message) -> None:
         """Run a query whose rows are (position, *natural key, *details) and log each."""
         if not self.problems.remaining:
-            self.problems.total += 1  # at least one more; the exact count is not worth a scan
+            # The list is full: only whether there is more is worth a query, not the count.
+            if self._rows(f"{sql} LIMIT 1", params):
+                self.problems.total += 1
             return
         keys = list(spec.natural_key)
         for row in self._rows(f"{sql} LIMIT {self.problems.remaining + 1}", params):
@@ -242,9 +244,12 @@ class Planner:
 
     def _match(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T, tenant = stage.sql_name, q(spec.db_table), q("tenant_id")
-        # Joins rather than correlated subqueries: PostgreSQL hashes a million rows at once.
+        # Rows were staged with their own id as target; only those whose id is not one of this
+        # tenant's (new rows, rows known here under another id) are rewritten, so a merge of
+        # a million known rows does not rewrite a million staged ones.
         self._exec(
-            f"UPDATE {S} SET {q(TARGET)} = t.id FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s",
+            f"UPDATE {S} SET {q(TARGET)} = NULL WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s)",
             [self.tid],
         )
         keys = self._key_columns(spec)
@@ -267,13 +272,13 @@ class Planner:
         if not self.file_has_deleted and not spec.append_only:
             self._keep_references_to_hidden_rows(spec, stage)
         if spec.append_only or not compared:
-            self._exec(f"UPDATE {S} SET {q(ACTION)} = %s WHERE {q(ACTION)} IS NULL", [UNCHANGED])
-            return
+            return  # matched rows stay as they are
+        # Only the rows that differ are marked; a matched row left unmarked is unchanged.
         differs = " OR ".join(distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)
         self._exec(
-            f"UPDATE {S} SET {q(ACTION)} = CASE WHEN {differs} THEN %s ELSE %s END "
-            f"FROM {T} t WHERE t.id = {S}.{q(TARGET)} AND {S}.{q(ACTION)} IS NULL",
-            [UPDATE, UNCHANGED],
+            f"UPDATE {S} SET {q(ACTION)} = %s FROM {T} t WHERE t.id = {S}.{q(TARGET)} "
+            f"AND {S}.{q(ACTION)} IS NULL AND ({differs})",
+            [UPDATE],
         )
 
     def _keep_references_to_hidden_rows(self, spec: TableSpec, stage: StagingTable) -> None:
@@ -309,6 +314,6 @@ class Planner:
                 counts.create = count
             elif action == UPDATE:
                 counts.update = count
-            elif action == UNCHANGED:
+            else:
                 counts.unchanged = count
         return counts

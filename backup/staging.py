@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
+from psycopg.copy import QueuedLibpqWriter
 
 from .tables import TableSpec
 
@@ -18,7 +19,7 @@ BATCH_ROWS = 5000
 
 # Bookkeeping columns in front of the table's own.
 POS, BAD, TARGET, ACTION = "_pos", "_bad", "_target", "_action"
-CREATE, UPDATE, UNCHANGED = "c", "u", "n"
+CREATE, UPDATE = "c", "u"  # a row planned as neither is unchanged
 
 
 def q(name: str) -> str:
@@ -56,30 +57,43 @@ class StagingTable:
             cursor.execute(f"DROP TABLE IF EXISTS {self.sql_name}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.sql_name} ({ddl})")
 
-    def load(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows in `loaded_columns` order, already prepared for the database."""
+    def load(self, rows: Iterable[Sequence[Any]], *, streaming: bool = True) -> None:
+        """Rows in `loaded_columns` order, already prepared for the database.
+
+        On PostgreSQL the rows are streamed into one COPY, unless producing them runs queries
+        (`streaming=False`): a connection cannot query while a COPY is open, so they are
+        gathered in batches and each batch copied."""
+        if connection.vendor == "postgresql" and streaming:
+            self._copy(rows)
+            return
+        write = self._copy if connection.vendor == "postgresql" else self._insert
         batch: list[Sequence[Any]] = []
         for row in rows:
             batch.append(row)
             if len(batch) >= BATCH_ROWS:
-                self._write(batch)
+                write(batch)
                 batch = []
         if batch:
-            self._write(batch)
+            write(batch)
 
-    def _write(self, batch: list[Sequence[Any]]) -> None:
-        self.rows += len(batch)
+    def _copy(self, rows: Iterable[Sequence[Any]]) -> None:
+        # One COPY for the whole table; the queued writer sends the data from its own thread,
+        # so PostgreSQL takes in rows while Python is still reading and checking the next ones.
         columns = ", ".join(q(c) for c in self.loaded_columns)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {self.sql_name} ({columns}) FROM STDIN") as copy:
-                    for row in batch:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(self.loaded_columns))
-                cursor.executemany(
-                    f"INSERT INTO {self.sql_name} ({columns}) VALUES ({marks})", batch
-                )
+            raw = cursor.cursor
+            statement = f"COPY {self.sql_name} ({columns}) FROM STDIN"
+            with raw.copy(statement, writer=QueuedLibpqWriter(raw)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    self.rows += 1
+
+    def _insert(self, batch: list[Sequence[Any]]) -> None:
+        self.rows += len(batch)
+        columns = ", ".join(q(c) for c in self.loaded_columns)
+        marks = ", ".join(["%s"] * len(self.loaded_columns))
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {self.sql_name} ({columns}) VALUES ({marks})", batch)
 
     def index(self) -> None:
         """Index the ids once loaded: the references of later tables are joined on them."""

@@ -8,6 +8,7 @@ message that says what was expected.
 
 import datetime as dt
 import decimal
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -76,6 +77,18 @@ def _decode_uuid(value: Any) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid UUID") from None
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def decode_uuid_text(value: Any) -> Any:
+    """`_decode_uuid` for PostgreSQL's fast path: a UUID in its canonical form (as every export
+    writes it) is checked by a pattern and handed to the database as text; any other form goes
+    through `uuid.UUID`, so both paths accept and refuse exactly the same values."""
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return _decode_uuid(value)
 
 
 def _decode_date(value: Any) -> dt.date:
