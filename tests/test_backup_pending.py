@@ -207,3 +207,20 @@ def test_an_unexpected_failure_of_the_preview_leaves_nothing(tenant, user, uploa
             upload(export_bytes(tenant)), tenant=tenant, user=user, options=ImportOptions()
         )
     assert files_in(upload_dir) == []
+
+
+def test_purge_command_removes_expired_uploads(tenant, user, upload_dir):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    old, _ = pending.preview_upload(
+        upload(export_bytes(tenant)), tenant=tenant, user=user, options=ImportOptions()
+    )
+    two_hours_ago = (dt.datetime.now() - dt.timedelta(hours=2)).timestamp()
+    for suffix in (".backup", ".json"):
+        os.utime(upload_dir / (old.id + suffix), (two_hours_ago, two_hours_ago))
+    out = StringIO()
+    call_command("purge_backup_uploads", stdout=out)
+    assert "Removed 1 expired upload(s)" in out.getvalue()
+    assert files_in(upload_dir) == []
