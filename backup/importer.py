@@ -32,7 +32,7 @@ from .errors import (
 from .masters import MasterData
 from .plan import Mode, Planner, ProblemLog, TableCounts, row_label
 from .reader import BackupReader
-from .staging import ACTION, CREATE, POS, TARGET, UPDATE, StagingTable, q
+from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
@@ -496,8 +496,7 @@ class _Import:
             params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
         cursor.execute(
             f"INSERT INTO {q(spec.db_table)} ({', '.join(q(c) for c in columns)}) "
-            f"SELECT {', '.join(values)} FROM {stage.sql_name} s WHERE s.{q(ACTION)} = %s "
-            f"ORDER BY s.{q(POS)}",
+            f"SELECT {', '.join(values)} FROM {stage.sql_name} s WHERE s.{q(ACTION)} = %s",
             [*params, CREATE],
         )
 

@@ -172,15 +172,17 @@ class Planner:
             ", ".join(spec.natural_key) or "tenant",
             lambda count: f"the natural key appears {count} times in the file",
         )
-        self._report(
-            spec,
-            f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} IN "
-            f"(SELECT {q(TARGET)} FROM {S} GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
-            [],
-            "id",
-            lambda target: f"several rows of the file match the same existing row {target}",
-        )
         if self.mode == Mode.MERGE or spec.append_only:
+            # Only matching can send two rows to one target; elsewhere targets are the rows'
+            # own ids (checked above) or fresh ones.
+            self._report(
+                spec,
+                f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} "
+                f"IN (SELECT {q(TARGET)} FROM {S} GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
+                [],
+                "id",
+                lambda target: f"several rows of the file match the same existing row {target}",
+            )
             key_match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in keys)
             self._report(
                 spec,

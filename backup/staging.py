@@ -99,9 +99,6 @@ class StagingTable:
         """Index the ids once loaded: the references of later tables are joined on them."""
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE INDEX {q(self.name + '_id')} ON {self.sql_name} (id)")
-            cursor.execute(
-                f"CREATE INDEX {q(self.name + '_target')} ON {self.sql_name} ({q(TARGET)})"
-            )
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {self.sql_name}")
 

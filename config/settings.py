@@ -129,6 +129,8 @@ BACKUP_UPLOAD_TTL_SECONDS = env.int("BACKUP_UPLOAD_TTL_SECONDS", default=3600)
 BACKUP_UPLOAD_MAX_BYTES = env.int("BACKUP_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
 BACKUP_IMPORT_LOCK_WAIT_SECONDS = env.int("BACKUP_IMPORT_LOCK_WAIT_SECONDS", default=10)
+# PostgreSQL's COPY-based fast paths; off, PostgreSQL takes the portable path SQLite takes.
+BACKUP_FAST_PATHS = env.bool("BACKUP_FAST_PATHS", default=True)
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "not authenticated" into 401, not 403.
