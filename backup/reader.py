@@ -27,21 +27,25 @@ class BackupReader:
     def _next(self) -> tuple[str, Any]:
         try:
             _prefix, event, value = next(self._events)
-        except StopIteration:
-            raise InvalidFile(f"The file ends too early, in {self.where} (truncated?).") from None
-        except ijson.JSONError as exc:
+        except Exception as exc:
+            raise self._error(exc) from None
+        return event, value
+
+    def _error(self, exc: BaseException) -> InvalidFile:
+        """The `InvalidFile` that an exception of the parser or the decompressor stands for."""
+        if isinstance(exc, StopIteration):
+            return InvalidFile(f"The file ends too early, in {self.where} (truncated?).")
+        if isinstance(exc, ijson.JSONError):
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
             if "premature EOF" in detail:
-                raise InvalidFile(
-                    f"The file ends too early, in {self.where} (truncated?)."
-                ) from None
-            raise InvalidFile(f"The file is not valid JSON ({detail}), in {self.where}.") from None
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InvalidFile(
+                return InvalidFile(f"The file ends too early, in {self.where} (truncated?).")
+            return InvalidFile(f"The file is not valid JSON ({detail}), in {self.where}.")
+        if isinstance(exc, OSError | EOFError | zlib.error):
+            return InvalidFile(
                 f"The file could not be decompressed ({exc}), in {self.where}: "
                 "corrupt or truncated gzip data."
-            ) from None
-        return event, value
+            )
+        raise exc
 
     def _value(self, event: str, value: Any) -> Any:
         if event == "start_map":
@@ -117,14 +121,38 @@ class BackupReader:
                 pass
 
     def _rows(self, section: str, table: str) -> Iterator[tuple[int, Any]]:
+        # The hot loop of every import: a flat row is built right here from the parser's
+        # events, without a method call per event; only nested values recurse.
         position = 0
-        while True:
-            event, value = self._next()
-            if event == "end_array":
-                return
-            position += 1
-            self.where = f"{section}.{table} row {position}"
-            yield position, self._value(event, value)
+        where = f"{section}.{table} row "
+        next_event = self._events.__next__
+        value_of = self._value
+        try:
+            while True:
+                _prefix, event, value = next_event()
+                if event == "end_array":
+                    return
+                position += 1
+                if event != "start_map":
+                    self.where = where + str(position)
+                    yield position, value_of(event, value)
+                    continue
+                row: dict[str, Any] = {}
+                while True:
+                    _prefix, event, key = next_event()
+                    if event == "end_map":
+                        break
+                    _prefix, event, value = next_event()
+                    if event == "start_map" or event == "start_array":
+                        self.where = where + str(position)
+                        value = value_of(event, value)
+                    row[key] = value
+                yield position, row
+        except InvalidFile:
+            raise
+        except Exception as exc:
+            self.where = where + str(position)
+            raise self._error(exc) from None
 
     def finish(self) -> None:
         event, key = self._next()
