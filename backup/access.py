@@ -43,3 +43,8 @@ def managed_tenants(user: Any) -> QuerySet[Tenant]:
     return tenants.filter(
         pk__in=Membership.objects.filter(user=user, role__in=MANAGER_ROLES).values("tenant")
     )
+
+
+def may_create_master_data(user: Any) -> bool:
+    """Master data is shared by every tenant: only superusers may add to it from a backup."""
+    return bool(getattr(user, "is_superuser", False))

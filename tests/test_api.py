@@ -639,3 +639,14 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower()
+
+
+def test_only_superusers_may_create_missing_master_data(api, tenant):
+    data = export_bytes(tenant)
+    body = assert_error(
+        preview(api, data, create_missing_master_data="true"), 403, "permission_denied"
+    )
+    assert "superusers" in body["message"]
+    superuser = f.UserFactory(is_superuser=True, is_staff=True)
+    response = preview(client_for(superuser), data, create_missing_master_data="true")
+    assert response.status_code == 200, response.content

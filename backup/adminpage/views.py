@@ -28,7 +28,7 @@ from django.utils.http import content_disposition_header
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
-from backup.access import Access, access_to, managed_tenants
+from backup.access import Access, access_to, managed_tenants, may_create_master_data
 from backup.errors import (
     BackupError,
     ConfirmationRequired,
@@ -159,7 +159,7 @@ def _caption(result: dict[str, Any]) -> str:
 
 
 def _import_form(request: HttpRequest, *args: Any) -> ImportForm:
-    return ImportForm(*args, may_create_master_data=request.user.is_superuser)
+    return ImportForm(*args, may_create_master_data=may_create_master_data(request.user))
 
 
 @require_GET

@@ -9,11 +9,13 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backup.access import may_create_master_data
 from backup.export import ExportOptions, iter_export
 from backup.importer import ImportOptions
 from backup.pending import import_pending, preview_upload
@@ -189,6 +191,11 @@ class ImportPreviewView(TenantBackupView):
         data = serializer.validated_data
         upload = data["file"]
         refuse_large_file(upload.size)
+        if data["create_missing_master_data"] and not may_create_master_data(request.user):
+            raise PermissionDenied(
+                "create_missing_master_data: master data is shared by all tenants, so only "
+                "superusers may create it from a backup."
+            )
         pending, report = preview_upload(
             upload,
             tenant=self.tenant,
