@@ -31,22 +31,22 @@ def supports(spec: TableSpec) -> bool:
 
 def _json(value_type: str, kind: str, column: str) -> str:
     """SQL turning one column into its JSON text (never NULL: 'null' instead)."""
-    if kind in ("master_fk",) or value_type in ("integer", "boolean"):
+    if kind == "master_fk" or value_type in ("integer", "boolean"):
         text = f"{column}::text"
-    elif value_type == "decimal":
-        text = f"'\"' || {column}::text || '\"'"
+    elif value_type in ("decimal", "uuid"):  # strings whose text needs no escaping
+        text = _quoted(f"{column}::text")
     elif value_type == "datetime":
-        text = (
-            f"'\"' || to_char({column} AT TIME ZONE 'UTC', "
-            f'\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\''
-        )
+        utc = f"{column} AT TIME ZONE 'UTC'"
+        text = _quoted(f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""")
     elif value_type == "date":
-        text = f"'\"' || to_char({column}, 'YYYY-MM-DD') || '\"'"
-    elif value_type == "uuid" and kind != "user_fk":
-        text = f"'\"' || {column}::text || '\"'"
+        text = _quoted(f"to_char({column}, 'YYYY-MM-DD')")
     else:
         text = f"to_json({column})::text"
     return f"COALESCE({text}, 'null')"
+
+
+def _quoted(text_sql: str) -> str:
+    return f"'\"' || {text_sql} || '\"'"
 
 
 def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any]]:

@@ -21,13 +21,6 @@ from tests.broken_backups import CASES, CORPUS, TENANT
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _upload_storage(settings: Any, tmp_path: Any) -> None:
-    uploads = {**settings.STORAGES["backup_uploads"]}
-    uploads["OPTIONS"] = {**uploads["OPTIONS"], "location": str(tmp_path / "uploads")}
-    settings.STORAGES = {**settings.STORAGES, "backup_uploads": uploads}
-
-
 @pytest.fixture
 def tenant() -> Tenant:
     tenant = f.TenantFactory(name="North Quarry", slug="north")

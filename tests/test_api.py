@@ -28,21 +28,6 @@ ENDPOINTS = ["stats", "export", "export-sql", "import-preview", "import"]
 
 
 @pytest.fixture(autouse=True)
-def upload_dir(settings, tmp_path):
-    """Uploads of each test in their own directory (the storages cache is reset by the
-    setting_changed signal)."""
-    location = tmp_path / "uploads"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "backup_uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
-@pytest.fixture(autouse=True)
 def _fresh_throttles():
     cache.clear()  # throttle history lives in the default cache
     yield

@@ -20,21 +20,6 @@ from .backup_support import export_bytes, populate, snapshot
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def upload_dir(settings, tmp_path):
-    """Uploads of each test in their own directory (the storages cache is reset by the
-    setting_changed signal)."""
-    location = tmp_path / "uploads"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "backup_uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
 @pytest.fixture
 def tenant():
     tenant = f.TenantFactory(slug="north-pit", name="North Pit")
