@@ -36,7 +36,7 @@ from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
-from .values import decode_uuid_text, decoder
+from .values import decoder, text_decoder
 
 Source = str | Path | BinaryIO
 
@@ -206,7 +206,7 @@ def _row_stager(
             lookup = _user_ref(f.name, f.null)
         else:
             lookup = None
-        decode = decode_uuid_text if fast and f.type == "uuid" and not lookup else decoder(f)
+        decode = (fast and text_decoder(f)) or decoder(f)
         fields.append((f.name, f.required, f.null, default, decode, lookup, _prepare(f, fast)))
     secrets = [s.present_field for s in spec.secrets]
     known = frozenset(spec.file_fields())

@@ -18,7 +18,9 @@ from .errors import InvalidFile
 class BackupReader:
     def __init__(self, stream: BinaryIO) -> None:
         # Floats only ever occur inside JSON fields: typed decimals are strings in the file.
-        self._events = ijson.parse(stream, use_float=True)
+        # basic_parse: the reader keeps its own place, so the parser need not build a prefix
+        # string for every event (a sixth of the parsing time).
+        self._events = ijson.basic_parse(stream, use_float=True)
         self.where = "the start of the file"
         self._section_index = -1
         self._started = False
@@ -26,7 +28,7 @@ class BackupReader:
     # -- low level ---------------------------------------------------------------------------
     def _next(self) -> tuple[str, Any]:
         try:
-            _prefix, event, value = next(self._events)
+            event, value = next(self._events)
         except Exception as exc:
             raise self._error(exc) from None
         return event, value
@@ -129,7 +131,7 @@ class BackupReader:
         value_of = self._value
         try:
             while True:
-                _prefix, event, value = next_event()
+                event, value = next_event()
                 if event == "end_array":
                     return
                 position += 1
@@ -139,10 +141,10 @@ class BackupReader:
                     continue
                 row: dict[str, Any] = {}
                 while True:
-                    _prefix, event, key = next_event()
+                    event, key = next_event()
                     if event == "end_map":
                         break
-                    _prefix, event, value = next_event()
+                    event, value = next_event()
                     if event == "start_map" or event == "start_array":
                         self.where = where + str(position)
                         value = value_of(event, value)
@@ -164,4 +166,4 @@ class BackupReader:
             return
         except ijson.JSONError:
             raise InvalidFile("Unexpected content after the end of the document.") from None
-        raise InvalidFile(f"Unexpected content after the end of the document: {extra[1]}.")
+        raise InvalidFile(f"Unexpected content after the end of the document: {extra[0]}.")

@@ -85,6 +85,18 @@ def test_replace_writes_the_same_rows_on_both_paths(tenant):
     for reading in document["tenant_data"]["meter_reading"]:
         if reading["vehicle"] == vehicle["id"].lower():
             reading["vehicle"] = "{" + reading["vehicle"] + "}"
+    # Valid values in forms no export writes: the fast path hands canonical text to PostgreSQL
+    # and these to the portable decoders; the rows written must be the same.
+    readings = document["tenant_data"]["meter_reading"]
+    readings[0]["read_at"] = "2026-03-04T05:06:07.5+02:00"
+    readings[1]["read_at"] = "2026-03-04T05:06:07Z"
+    readings[0]["value"] = "0012.5"
+    readings[1]["value"] = 7
+    readings[2]["value"] = "-0.00"
+    readings[3]["value"] = "1E+2"
+    readings[4]["value"] = "9999999999.99"
+    readings[5]["value"] = "\u0661\u0662"  # Arabic-Indic digits: Decimal reads 12, PostgreSQL none
+    vehicle["commissioned_on"] = "2024-02-29"
     data = dump(document)
 
     def replace():
@@ -107,6 +119,12 @@ def test_problems_are_identical_on_both_paths(tenant):
     rows["meter_reading"][1]["value"] = "12.3.4"
     rows["meter_reading"][2]["read_at"] = "2026-13-01T00:00:00Z"
     rows["site"][0]["id"] = 42
+    # Canonical in shape but not valid: the fast path's patterns must not let them through.
+    rows["meter_reading"][3]["value"] = "1.234"  # three places where two are allowed
+    rows["meter_reading"][4]["value"] = "12345678901.5"  # eleven whole digits, ten allowed
+    rows["meter_reading"][3]["read_at"] = "2026-02-30T00:00:00.000000Z"
+    rows["meter_reading"][4]["read_at"] = "2026-01-01T24:00:00Z"
+    rows["vehicle"][1]["commissioned_on"] = "2026-02-30"
     data = dump(document)
 
     def problems():
@@ -116,4 +134,5 @@ def test_problems_are_identical_on_both_paths(tenant):
 
     fast, portable = both_paths(problems)
     assert fast == portable
-    assert {p["field"] for p in fast} >= {"id", "value", "read_at"}
+    assert {p["field"] for p in fast} >= {"id", "value", "read_at", "commissioned_on"}
+    assert len([p for p in fast if p["field"] in ("value", "read_at")]) == 6
