@@ -21,12 +21,12 @@ from tenants.models import Tenant
 
 from . import copy_export
 from .audit import record
+from .dbsession import raise_work_mem
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from .tables import Registry, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder
 
 CHUNK_ROWS = 2000
-EXPORT_WORK_MEM = "64MB"  # per sort, for the export's transaction only (PostgreSQL)
 Progress = Callable[[str, int], None]
 
 
@@ -209,9 +209,7 @@ def _document(
             # the caller's snapshot applies instead.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                # Each table is sorted by id; PostgreSQL's default 4 MB sends a million-row sort
-                # to disk, which made it a third of the export's database time.
-                cursor.execute("SELECT set_config('work_mem', %s, true)", [EXPORT_WORK_MEM])
+            raise_work_mem()
         yield _section(
             "metadata",
             {

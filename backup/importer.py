@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from tenants.models import Tenant
 
 from .audit import record
+from .dbsession import raise_work_mem
 from .document import FORMAT_NAME, SCHEMA_VERSION
 from .errors import (
     BackupError,
@@ -322,6 +323,7 @@ class _Import:
         self.stages: dict[str, StagingTable] = {}
 
     def run(self, stream: BinaryIO) -> ImportReport:
+        raise_work_mem()
         reader = BackupReader(stream)
         metadata = reader.object_section("metadata")
         steps = _check_metadata(metadata)
@@ -441,7 +443,7 @@ class _Import:
             (stage_row(position, raw) for position, raw in rows),
             streaming=not spec.fields_of_kind("user_fk"),
         )
-        stage.index()
+        stage.analyze(index=self.reg.is_referenced(spec.name))
 
     def _check_statistics(self, statistics: dict[str, Any]) -> None:
         for table, stage in self.stages.items():

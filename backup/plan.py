@@ -134,11 +134,12 @@ class Planner:
         S, T = stage.sql_name, q(spec.db_table)
         tenant = q("tenant_id")
 
+        # One grouping of the ids, not a look-up per row: a million probes took seconds.
         self._report(
             spec,
-            f"SELECT {self._select_label(spec)}, s.id, (SELECT MIN(e.{q(POS)}) FROM {S} e "
-            f"WHERE e.id = s.id) FROM {S} s WHERE EXISTS (SELECT 1 FROM {S} e "
-            f"WHERE e.id = s.id AND e.{q(POS)} < s.{q(POS)}) ORDER BY s.{q(POS)}",
+            f"SELECT {self._select_label(spec)}, s.id, d.first FROM {S} s JOIN (SELECT id, "
+            f"MIN({q(POS)}) AS first FROM {S} GROUP BY id HAVING COUNT(*) > 1) d ON d.id = s.id "
+            f"WHERE s.{q(POS)} > d.first ORDER BY s.{q(POS)}",
             [],
             "id",
             lambda value, first: f"id {value} already appears in row {first}",
@@ -151,11 +152,14 @@ class Planner:
         # else every row was staged as a creation: with a fresh id (new tenant) or its own.
 
         if self.mode != Mode.NEW_TENANT:
+            # Only a row created under its own id can take another tenant's id: one matched by
+            # id was found in this tenant, and ids are unique.
             self._report(
                 spec,
                 f"SELECT {self._select_label(spec)}, s.id FROM {S} s WHERE s.{q(TARGET)} = s.id "
+                f"AND s.{q(ACTION)} = %s "
                 f"AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = s.id AND t.{tenant} <> %s)",
-                [self.tid],
+                [CREATE, self.tid],
                 "id",
                 lambda value: f"id {value} is already used by a row outside this tenant",
             )
@@ -172,31 +176,35 @@ class Planner:
             ", ".join(spec.natural_key) or "tenant",
             lambda count: f"the natural key appears {count} times in the file",
         )
+        self._classify(spec, stage)
         if self.mode == Mode.MERGE or spec.append_only:
-            # Only matching can send two rows to one target; elsewhere targets are the rows'
-            # own ids (checked above) or fresh ones.
+            # Only matching by natural key can send two rows to one target: elsewhere targets are
+            # the rows' own ids (duplicates reported above) or fresh ones.
             self._report(
                 spec,
                 f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} "
-                f"IN (SELECT {q(TARGET)} FROM {S} GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
+                f"IN (SELECT {q(TARGET)} FROM {S} WHERE {q(TARGET)} IN (SELECT {q(TARGET)} "
+                f"FROM {S} WHERE {q(TARGET)} <> id) GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
                 [],
                 "id",
                 lambda target: f"several rows of the file match the same existing row {target}",
             )
             key_match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in keys)
+            # A merged row left unchanged has its target's natural key, which the unique
+            # constraint keeps from any other row: only created and updated rows can collide.
+            compared = self.mode == Mode.MERGE and not spec.append_only
             self._report(
                 spec,
                 f"SELECT {self._select_label(spec)}, t.id FROM {S} s JOIN {T} t ON t.{tenant} = %s"
                 + (f" AND {key_match}" if key_match else "")
-                + f" AND t.id <> s.{q(TARGET)} WHERE NOT s.{q(BAD)}",
+                + f" AND t.id <> s.{q(TARGET)} WHERE NOT s.{q(BAD)}"
+                + (f" AND s.{q(ACTION)} IS NOT NULL" if compared else ""),
                 [self.tid],
                 ", ".join(spec.natural_key) or "tenant",
                 lambda other: (
                     f"the natural key already belongs to another row ({other}) of this tenant"
                 ),
             )
-
-        self._classify(spec, stage)
         return self._counts(spec, stage)
 
     def _resolve_reference(

@@ -95,10 +95,12 @@ class StagingTable:
         with connection.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {self.sql_name} ({columns}) VALUES ({marks})", batch)
 
-    def index(self) -> None:
-        """Index the ids once loaded: the references of later tables are joined on them."""
+    def analyze(self, *, index: bool) -> None:
+        """Once loaded: statistics for the planner and, for a table that others refer to, an
+        index on the ids, which their references are joined on."""
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE INDEX {q(self.name + '_id')} ON {self.sql_name} (id)")
+            if index:
+                cursor.execute(f"CREATE INDEX {q(self.name + '_id')} ON {self.sql_name} (id)")
             if connection.vendor == "postgresql":
                 cursor.execute(f"ANALYZE {self.sql_name}")
 

@@ -97,6 +97,14 @@ class Registry:
     def tenant_table_names(self) -> list[str]:
         return [t.name for t in self.tenant_tables]
 
+    def is_referenced(self, name: str) -> bool:
+        """Whether some tenant table refers to the tenant table `name`."""
+        return any(
+            f.target == name
+            for spec in self.tenant_tables
+            for f in spec.fields_of_kind("tenant_fk")
+        )
+
     def enums(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for spec in (*self.master_tables, *self.tenant_tables):

@@ -169,6 +169,42 @@ def test_merge_matches_by_natural_key_and_remaps_references(tenant):
     assert MeterReading.objects.get(pk=new_reading["id"]).vehicle_id == uuid.UUID(real_id)
 
 
+def test_merge_refuses_an_update_that_takes_another_rows_natural_key(tenant):
+    document = parse(export_bytes(tenant))
+    vehicles = document["tenant_data"]["vehicle"]
+    taker, owner = vehicles[0], vehicles.pop(1)  # the owner stays as it is: merge leaves it
+    taker["serial_number"] = owner["serial_number"]
+    document["statistics"]["vehicle"] -= 1
+    before = snapshot(audit=False)
+    with pytest.raises(ValidationFailed) as caught:
+        run(dump(document), tenant)
+    assert [(p.table, p.field, p.message) for p in caught.value.problems] == [
+        (
+            "vehicle",
+            "serial_number",
+            f"the natural key already belongs to another row ({owner['id']}) of this tenant",
+        )
+    ]
+    assert snapshot(audit=False) == before
+
+
+def test_merge_refuses_two_rows_that_match_the_same_existing_row(tenant):
+    document = parse(export_bytes(tenant))
+    vehicles = document["tenant_data"]["vehicle"]
+    twin = dict(vehicles[0], id=str(uuid.uuid4()))  # a new id: matched by its natural key
+    vehicles.append(twin)
+    document["statistics"]["vehicle"] += 1
+    before = snapshot(audit=False)
+    with pytest.raises(ValidationFailed) as caught:
+        run(dump(document), tenant)
+    messages = {(p.table, p.message) for p in caught.value.problems}
+    assert (
+        "vehicle",
+        f"several rows of the file match the same existing row {vehicles[0]['id']}",
+    ) in messages
+    assert snapshot(audit=False) == before
+
+
 def test_merge_with_deleted_rows_restores_their_state(tenant):
     data = export_bytes(tenant, include_deleted=True)
     deleted = Vehicle.objects.get(tenant=tenant, deleted_at__isnull=False)
