@@ -19,7 +19,7 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from tenants.models import Tenant
 
-from . import copy_export
+from . import copy_export, sqlite_export
 from .audit import record
 from .dbsession import raise_work_mem
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
@@ -27,6 +27,8 @@ from .tables import Registry, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder
 
 CHUNK_ROWS = 2000
+# The fast paths: the database writes each row's JSON itself (each knows its own vendor).
+DATABASE_JSON = (copy_export, sqlite_export)
 Progress = Callable[[str, int], None]
 
 
@@ -245,8 +247,9 @@ def _document(
                 yield spec.name, _counted(spec, table_queryset(tenant, spec, options))
 
         def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
-            if fast_path and copy_export.supports(spec):
-                blocks = copy_export.row_blocks(spec, qs)
+            database_json = next((m for m in DATABASE_JSON if m.supports(spec)), None)
+            if fast_path and database_json:
+                blocks = database_json.row_blocks(spec, qs)
             else:
                 write = _row_writer(spec)
                 blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
