@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
 from tenants.models import Tenant
 
@@ -149,14 +149,25 @@ class _Users:
 _MISSING = object()
 
 
-def _prepare(f: Any, fast: bool) -> Callable[[Any], Any] | None:
+# Types whose decoded value Django stores as it is on SQLite.
+_SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
+
+
+def _prepare(f: Any, fast: str | None) -> Callable[[Any], Any] | None:
     """How a decoded value is made ready for the staging table: Django's own preparation, or
-    on PostgreSQL's fast path nothing at all (psycopg sends the decoded Python values as they
-    are), except JSON, which needs its adapter."""
-    if fast and f.type != "json":
-        return None
+    on a fast path (`fast` names the database) no more than needed. PostgreSQL: nothing (psycopg
+    sends the decoded Python values as they are) but JSON, which needs its adapter. SQLite:
+    nothing for values Django stores as they are, nor for text from `text_decoder`, which is
+    already in Django's storage form; the rest (values in other forms) as Django would."""
     prep = f.model_field.get_db_prep_save
-    return lambda value: prep(value, connection=connection)
+    conn = connections[DEFAULT_DB_ALIAS]  # not the proxy, which costs a look-up on every use
+    if fast == "postgresql" and f.type != "json":
+        return None
+    if fast == "sqlite" and f.type in _SQLITE_AS_IS:
+        return None
+    if fast == "sqlite" and f.type != "json":
+        return lambda value: value if type(value) is str else prep(value, connection=conn)
+    return lambda value: prep(value, connection=conn)
 
 
 def _row_stager(
@@ -170,7 +181,12 @@ def _row_stager(
 
     It runs once per row of the file, so everything that does not depend on the row is decided
     here, and the row's label is only built when there is a problem to report."""
-    fast = connection.vendor == "postgresql" and getattr(settings, "BACKUP_FAST_PATHS", True)
+    fast = (
+        connection.vendor
+        if connection.vendor in ("postgresql", "sqlite")
+        and getattr(settings, "BACKUP_FAST_PATHS", True)
+        else None
+    )
     prep_id = spec.model._meta.pk.get_db_prep_save
 
     def _master_ref(target: str, name: str) -> Callable[[Any, _Label], Any]:
@@ -207,7 +223,7 @@ def _row_stager(
             lookup = _user_ref(f.name, f.null)
         else:
             lookup = None
-        decode = (fast and text_decoder(f)) or decoder(f)
+        decode = (fast and text_decoder(f, fast)) or decoder(f)
         fields.append((f.name, f.required, f.null, default, decode, lookup, _prepare(f, fast)))
     secrets = [s.present_field for s in spec.secrets]
     known = frozenset(spec.file_fields())
