@@ -247,8 +247,8 @@ def _document(
                 yield spec.name, _counted(spec, table_queryset(tenant, spec, options))
 
         def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
-            database_json = next((m for m in DATABASE_JSON if m.supports(spec)), None)
-            if fast_path and database_json:
+            database_json = fast_path and next((m for m in DATABASE_JSON if m.supports(spec)), None)
+            if database_json:
                 blocks = database_json.row_blocks(spec, qs)
             else:
                 write = _row_writer(spec)

@@ -153,14 +153,13 @@ _MISSING = object()
 _SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
 
 
-def _prepare(f: Any, fast: str | None) -> Callable[[Any], Any] | None:
+def _prepare(f: Any, fast: str | None, conn: Any) -> Callable[[Any], Any] | None:
     """How a decoded value is made ready for the staging table: Django's own preparation, or
     on a fast path (`fast` names the database) no more than needed. PostgreSQL: nothing (psycopg
     sends the decoded Python values as they are) but JSON, which needs its adapter. SQLite:
     nothing for values Django stores as they are, nor for text from `text_decoder`, which is
     already in Django's storage form; the rest (values in other forms) as Django would."""
     prep = f.model_field.get_db_prep_save
-    conn = connections[DEFAULT_DB_ALIAS]  # not the proxy, which costs a look-up on every use
     if fast == "postgresql" and f.type != "json":
         return None
     if fast == "sqlite" and f.type in _SQLITE_AS_IS:
@@ -188,6 +187,8 @@ def _row_stager(
         else None
     )
     prep_id = spec.model._meta.pk.get_db_prep_save
+    # The connection itself, not the proxy, which costs a look-up on every use (per value).
+    conn = connections[DEFAULT_DB_ALIAS]
 
     def _master_ref(target: str, name: str) -> Callable[[Any, _Label], Any]:
         local = masters.local[target]
@@ -224,7 +225,8 @@ def _row_stager(
         else:
             lookup = None
         decode = (fast and text_decoder(f, fast)) or decoder(f)
-        fields.append((f.name, f.required, f.null, default, decode, lookup, _prepare(f, fast)))
+        prep = _prepare(f, fast, conn)
+        fields.append((f.name, f.required, f.null, default, decode, lookup, prep))
     secrets = [s.present_field for s in spec.secrets]
     known = frozenset(spec.file_fields())
     natural_key = spec.natural_key
@@ -277,7 +279,7 @@ def _row_stager(
             flags.append(value)
         # What is known before any planning is written with the row, not updated later.
         if new_tenant:
-            target, action = prep_id(uuid.uuid4(), connection=connection), CREATE
+            target, action = prep_id(uuid.uuid4(), connection=conn), CREATE
         elif replace:
             target, action = values[0], CREATE
         else:  # merge: the row's own id, until matching says otherwise
