@@ -21,7 +21,7 @@ from tenants.models import Tenant
 
 from . import copy_export, sqlite_export
 from .audit import record
-from .dbsession import raise_work_mem
+from .dbsession import configure_session
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from .tables import Registry, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder
@@ -211,7 +211,7 @@ def _document(
             # the caller's snapshot applies instead.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            raise_work_mem()
+            configure_session()
         yield _section(
             "metadata",
             {

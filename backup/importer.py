@@ -20,7 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from tenants.models import Tenant
 
 from .audit import record
-from .dbsession import raise_work_mem
+from .dbsession import configure_session
 from .document import FORMAT_NAME, SCHEMA_VERSION
 from .errors import (
     BackupError,
@@ -341,7 +341,7 @@ class _Import:
         self.stages: dict[str, StagingTable] = {}
 
     def run(self, stream: BinaryIO) -> ImportReport:
-        raise_work_mem()
+        configure_session()
         reader = BackupReader(stream)
         metadata = reader.object_section("metadata")
         steps = _check_metadata(metadata)

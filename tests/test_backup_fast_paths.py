@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
+from backup import copy_export, sqlite_export
 from backup.errors import ValidationFailed
 from backup.export import DATABASE_JSON
 from backup.importer import ImportOptions, import_backup, preview_import
@@ -64,6 +65,21 @@ def test_export_is_byte_identical_on_both_paths(tenant, options):
     assert any(m.supports(registry().table("meter_reading")) for m in DATABASE_JSON)
     assert any(m.supports(registry().table("work_order")) for m in DATABASE_JSON)
     assert WorkOrder.objects.filter(tenant=tenant, description__startswith=AWKWARD).exists()
+
+
+def test_export_is_byte_identical_in_blocks_of_one_row_and_for_empty_tables(tenant, monkeypatch):
+    # Blocks are cut at a size no test tenant reaches: cut after every row instead, and add a
+    # tenant with no rows at all, so that every table of it is empty.
+    monkeypatch.setattr(copy_export, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(sqlite_export, "FETCH_ROWS", 1)
+    empty = f.TenantFactory(slug="empty-pit")
+    for exported in (tenant, empty):
+        fast = export_bytes(exported, include_deleted=True)
+        AuditLog.objects.filter(action="backup.export").delete()
+        with override_settings(BACKUP_FAST_PATHS=False):
+            portable = export_bytes(exported, include_deleted=True)
+        assert without_time(fast) == without_time(portable)
+    assert b'"meter_reading":[\n]' in fast
 
 
 def both_paths(run):
@@ -141,3 +157,27 @@ def test_problems_are_identical_on_both_paths(tenant):
     assert fast == portable
     assert {p["field"] for p in fast} >= {"id", "value", "read_at", "commissioned_on"}
     assert len([p for p in fast if p["field"] in ("value", "read_at")]) == 6
+
+
+@pytest.mark.django_db(transaction=True)  # the settings end with the real transaction
+@override_settings(BACKUP_WORK_MEM="96MB")
+def test_session_settings_last_only_for_the_transaction():
+    from django.db import connection, transaction
+
+    from backup.dbsession import configure_session
+
+    def settings_now() -> tuple[str, str] | None:
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('work_mem'), current_setting('jit')")
+            return cursor.fetchone()
+
+    before = settings_now()
+    with transaction.atomic():
+        configure_session()
+        inside = settings_now()
+    assert settings_now() == before
+    if connection.vendor == "postgresql":
+        assert inside == ("96MB", "off")
+        assert before != inside
