@@ -15,7 +15,14 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 
 from tenants.models import Tenant
 
@@ -289,6 +296,10 @@ def _row_stager(
     return stage
 
 
+class _CheckEverything(Exception):
+    """Problems were found while some checks were left to the constraints."""
+
+
 class _Label:
     """A row's label for problems ("row 12 (serial_number='X')"), built only when needed."""
 
@@ -368,25 +379,23 @@ class _Import:
         self._check_statistics(statistics)
 
         tid = Tenant._meta.pk.get_db_prep_value(tenant.pk, connection)
-        planner = Planner(
-            mode=self.mode,
-            tenant_db_id=tid,
-            tenant_slug=tenant.slug,
-            stages=self.stages,
-            problems=self.problems,
-            file_has_deleted=_file_has_deleted(metadata),
-        )
-        for spec in self.reg.tenant_tables:
-            if spec.name in self.stages:
-                report.tables[spec.name] = planner.plan(spec)
-            else:
-                report.tables[spec.name] = TableCounts()
-        if self.mode == Mode.REPLACE:
-            for spec in self.reg.tenant_tables:
-                if not spec.append_only:
-                    report.tables[spec.name].delete = spec.model.objects.filter(
-                        tenant=tenant
-                    ).count()
+        has_deleted = _file_has_deleted(metadata)
+        if self.apply and self.mode == Mode.REPLACE and not self.problems:
+            # What the tables' unique constraints refuse on write anyway (an id twice, another
+            # tenant's id, a natural key twice) is left to them; a replace of 1.7 million rows
+            # spent 2.8 s of its 41 s on those checks. When anything is wrong, everything is
+            # checked again from the savepoint, so the problems are the ones a preview lists.
+            try:
+                with transaction.atomic():
+                    report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=True)
+                    if self.problems:
+                        raise _CheckEverything
+                    self._write(tid)
+                report.applied = True
+                return report
+            except (IntegrityError, _CheckEverything):
+                self.problems.clear()
+        report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=False)
         report.problems = self.problems.items
         report.more_problems = self.problems.total - len(self.problems.items)
         if self.problems:
@@ -395,6 +404,25 @@ class _Import:
             self._write(tid)
             report.applied = True
         return report
+
+    def _plan(
+        self, tid: Any, tenant: Tenant, has_deleted: bool, *, rely_on_constraints: bool
+    ) -> dict[str, TableCounts]:
+        planner = Planner(
+            mode=self.mode,
+            tenant_db_id=tid,
+            tenant_slug=tenant.slug,
+            stages=self.stages,
+            problems=self.problems,
+            file_has_deleted=has_deleted,
+            rely_on_constraints=rely_on_constraints,
+        )
+        tables = {}
+        for spec in self.reg.tenant_tables:
+            tables[spec.name] = planner.plan(spec) if spec.name in self.stages else TableCounts()
+            if self.mode == Mode.REPLACE and not spec.append_only:
+                tables[spec.name].delete = spec.model.objects.filter(tenant=tenant).count()
+        return tables
 
     @staticmethod
     def _upgraded(

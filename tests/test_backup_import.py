@@ -347,3 +347,65 @@ def test_a_second_import_of_the_same_tenant_waits_then_fails_clearly(tenant, set
         holder.execute("SELECT pg_advisory_lock(%s)", [key])
         with pytest.raises(Refused, match="Another import of tenant 'north-pit' is running"):
             run(data, tenant)
+
+
+def _duplicate_id(document, other):
+    readings = document["tenant_data"]["meter_reading"]
+    readings.append(dict(readings[0], read_at="2030-01-01T00:00:00.000000Z"))
+    document["statistics"]["meter_reading"] += 1
+
+
+def _other_tenants_id(document, other):
+    taken = MeterReading.objects.filter(tenant=other).first()
+    document["tenant_data"]["meter_reading"][-1]["id"] = str(taken.pk)
+
+
+def _natural_key_twice(document, other):
+    sites = document["tenant_data"]["site"]
+    sites.append(dict(sites[0], id=str(uuid.uuid4())))
+    document["statistics"]["site"] += 1
+
+
+def _duplicate_id_and_a_missing_reference(document, other):
+    # Both found by planning, only the reference while the duplicate is left to the constraint.
+    _duplicate_id(document, other)
+    document["tenant_data"]["forecast"][0]["vehicle"] = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [_duplicate_id, _other_tenants_id, _natural_key_twice, _duplicate_id_and_a_missing_reference],
+)
+def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
+    # Applied, a replace leaves these to the tables' unique constraints and checks everything
+    # again when they refuse the write: the problems must be the preview's, in the same order.
+    document = parse(export_bytes(tenant, include_deleted=True))
+    break_it(document, other)
+    data = dump(document)
+    with pytest.raises(ValidationFailed) as previewed:
+        preview(data, tenant, REPLACE)
+    before = snapshot(audit=False)
+    with pytest.raises(ValidationFailed) as applied:
+        run(data, tenant, REPLACE)
+    assert [p.as_dict() for p in applied.value.problems] == [
+        p.as_dict() for p in previewed.value.problems
+    ]
+    assert applied.value.problems
+    assert snapshot(audit=False) == before
+
+
+def test_an_applied_replace_leaves_duplicate_checks_to_the_constraints(tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    data = export_bytes(tenant, include_deleted=True)
+    with CaptureQueriesContext(connection) as applied:
+        run(data, tenant, REPLACE)
+    with CaptureQueriesContext(connection) as previewed:
+        preview(data, tenant, REPLACE)
+
+    def duplicate_checks(queries):
+        return [q["sql"] for q in queries if "HAVING COUNT(*) > 1" in q["sql"]]
+
+    # Only the audit log, which a replace does not delete, is still checked for duplicates.
+    assert all("_stage_audit_log" in sql for sql in duplicate_checks(applied.captured_queries))
+    assert len(duplicate_checks(previewed.captured_queries)) > 20
