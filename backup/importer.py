@@ -193,7 +193,6 @@ def _row_stager(
         and getattr(settings, "BACKUP_FAST_PATHS", True)
         else None
     )
-    prep_id = spec.model._meta.pk.get_db_prep_save
     # The connection itself, not the proxy, which costs a look-up on every use (per value).
     conn = connections[DEFAULT_DB_ALIAS]
 
@@ -240,11 +239,13 @@ def _row_stager(
     table = spec.name
     replace = mode == Mode.REPLACE and not spec.append_only
     new_tenant = mode == Mode.NEW_TENANT
+    # In a new tenant the staging table gives each row its fresh id itself (`StagingTable`).
+    unknown = (None,) * ((1 if new_tenant else 2) + len(fields) + len(secrets))
 
     def stage(position: int, raw: Any) -> tuple:
         if type(raw) is not dict:
             problems.add(table, row_label(position), "", "a row must be a JSON object")
-            return (position, True, None, None, *([None] * (len(fields) + len(secrets))))
+            return (position, True, *unknown)
         label = _Label(position, raw, natural_key)
         bad = False
         if not known.issuperset(raw):
@@ -286,8 +287,8 @@ def _row_stager(
             flags.append(value)
         # What is known before any planning is written with the row, not updated later.
         if new_tenant:
-            target, action = prep_id(uuid.uuid4(), connection=conn), CREATE
-        elif replace:
+            return (position, bad, CREATE, *values, *flags)
+        if replace:
             target, action = values[0], CREATE
         else:  # merge: the row's own id, until matching says otherwise
             target, action = values[0], None
@@ -480,7 +481,7 @@ class _Import:
         if table in self.stages:
             self.problems.add(table, "", "", "the table appears twice in tenant_data")
             return
-        stage = StagingTable(spec)
+        stage = StagingTable(spec, fresh_ids=self.mode == Mode.NEW_TENANT)
         stage.create()
         self.stages[table] = stage
         stage_row = _row_stager(spec, self.mode, masters, users, self.problems)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
+from django.db.models import UUIDField
 from psycopg.copy import QueuedLibpqWriter
 
 from .tables import TableSpec
@@ -20,6 +21,17 @@ BATCH_ROWS = 5000
 # Bookkeeping columns in front of the table's own.
 POS, BAD, TARGET, ACTION = "_pos", "_bad", "_target", "_action"
 CREATE, UPDATE = "c", "u"  # a row planned as neither is unchanged
+
+
+# A random (version 4) UUID made by the database for each row as it is loaded; in Python,
+# `uuid.uuid4()` alone cost 1.5 us a row, a tenth of a new-tenant restore's time.
+_RANDOM_UUID = {
+    "postgresql": "gen_random_uuid()",
+    "sqlite": (
+        "(lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2) "
+        "|| substr('89ab', 1 + abs(random() % 4), 1) || substr(hex(randomblob(8)), 2)))"
+    ),
+}
 
 
 def q(name: str) -> str:
@@ -33,22 +45,30 @@ def distinct(left: str, right: str) -> str:
 
 
 class StagingTable:
-    def __init__(self, spec: TableSpec) -> None:
+    def __init__(self, spec: TableSpec, *, fresh_ids: bool = False) -> None:
+        """`fresh_ids`: every row's target is a new random UUID, given by the database (the
+        rows are loaded without one)."""
         self.spec = spec
         self.name = f"_stage_{spec.name}"
         self.sql_name = q(self.name)
-        pk_type = spec.model._meta.pk.db_type(connection)
+        pk = spec.model._meta.pk
+        target_type = pk.db_type(connection)
+        if fresh_ids:
+            assert isinstance(pk, UUIDField), f"{spec.name}: fresh ids need a UUID primary key"
+            target_type += f" DEFAULT {_RANDOM_UUID[connection.vendor]}"
         self.columns: list[tuple[str, str]] = [
             (POS, "integer"),
             (BAD, "boolean"),
-            (TARGET, pk_type),
+            (TARGET, target_type),
             (ACTION, "varchar(1)"),
         ]
         for f in spec.fields:
             self.columns.append((f.column, f.model_field.db_type(connection)))
         for secret in spec.secrets:
             self.columns.append((secret.present_field, "boolean"))
-        self.loaded_columns = [name for name, _type in self.columns]
+        self.loaded_columns = [
+            name for name, _type in self.columns if not (fresh_ids and name == TARGET)
+        ]
         self.rows = 0
 
     def create(self) -> None:

@@ -238,6 +238,11 @@ def test_new_tenant_restore_reproduces_the_data_under_new_ids(tenant, other):
     old_ids = {row["id"] for rows in source["tenant_data"].values() for row in rows}
     new_ids = {row["id"] for rows in copy["tenant_data"].values() for row in rows}
     assert not old_ids & new_ids
+    # The database made them: random version 4 UUIDs, one for each row.
+    rows = sum(copy["statistics"].values())
+    assert len(new_ids) == rows
+    assert {uuid.UUID(i).version for i in new_ids} == {4}
+    assert {uuid.UUID(i).variant for i in new_ids} == {uuid.RFC_4122}
     # Same rows once ids are replaced by what they point at.
     for table in ("vehicle", "meter_reading", "work_order", "financial_record"):
         assert _by_key(copy, table) == _by_key(source, table), table
