@@ -23,8 +23,8 @@ POS, BAD, TARGET, ACTION = "_pos", "_bad", "_target", "_action"
 CREATE, UPDATE = "c", "u"  # a row planned as neither is unchanged
 
 
-# A random (version 4) UUID made by the database for each row as it is loaded; in Python,
-# `uuid.uuid4()` alone cost 1.5 us a row, a tenth of a new-tenant restore's time.
+# A random (version 4) UUID made by the database for each row as it is loaded, next to the
+# rest of the row's work: made in Python, `uuid.uuid4()` alone cost 1.5 us a row.
 _RANDOM_UUID = {
     "postgresql": "gen_random_uuid()",
     "sqlite": (

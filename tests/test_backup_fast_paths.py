@@ -9,9 +9,11 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 from django.test import override_settings
 
 from backup import copy_export, sqlite_export
+from backup.dbsession import configure_session
 from backup.errors import ValidationFailed
 from backup.export import DATABASE_JSON
 from backup.importer import ImportOptions, import_backup, preview_import
@@ -162,10 +164,6 @@ def test_problems_are_identical_on_both_paths(tenant):
 @pytest.mark.django_db(transaction=True)  # the settings end with the real transaction
 @override_settings(BACKUP_WORK_MEM="96MB")
 def test_session_settings_last_only_for_the_transaction():
-    from django.db import connection, transaction
-
-    from backup.dbsession import configure_session
-
     def settings_now() -> tuple[str, str] | None:
         if connection.vendor != "postgresql":
             return None

@@ -3,6 +3,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from backup.errors import Refused, ValidationFailed
 from backup.importer import ImportOptions, import_backup, preview_import
@@ -400,8 +401,6 @@ def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
 
 
 def test_an_applied_replace_leaves_duplicate_checks_to_the_constraints(tenant):
-    from django.test.utils import CaptureQueriesContext
-
     data = export_bytes(tenant, include_deleted=True)
     with CaptureQueriesContext(connection) as applied:
         run(data, tenant, REPLACE)

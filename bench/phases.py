@@ -1,0 +1,91 @@
+"""Where an import's time goes: seconds per phase of one import, for profiling (not a benchmark).
+
+Usage, with DATABASE_URL set and the tenant `demo` there (as `bench/run.py` seeds it):
+
+    .venv/bin/python bench/phases.py replace|new_tenant|merge|preview FILE
+
+Prints the whole import's seconds, then staging (reading, checking and loading the file's rows),
+planning (the checks and matching in SQL), writing (with its DELETE and INSERT statements) and the
+commit (where PostgreSQL checks the deferred foreign keys of every row written).
+"""
+
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django
+
+django.setup()
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
+
+from backup import importer, plan  # noqa: E402
+from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
+from backup.plan import Mode  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+
+SECONDS: Counter[str] = Counter()
+
+
+def timed(owner: Any, name: str, phase: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            SECONDS[phase] += time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
+
+
+def statements(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    """Django's execute wrapper: times the DELETE and INSERT statements on the tenant tables."""
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        kind = sql.split(None, 1)[0].upper()
+        if kind in ("DELETE", "INSERT") and "_stage_" not in sql.split("(")[0]:
+            SECONDS[kind] += time.perf_counter() - start
+
+
+def main() -> None:
+    operation, path = sys.argv[1], sys.argv[2]
+    timed(importer._Import, "_stage", "staging")
+    timed(plan.Planner, "plan", "planning")
+    timed(importer._Import, "_write", "writing")
+    timed(type(connections[DEFAULT_DB_ALIAS]), "_commit", "commit")
+    demo = Tenant.objects.get(slug="demo")
+    start = time.perf_counter()
+    with connection.execute_wrapper(statements):
+        if operation == "preview":
+            preview_import(path, tenant=demo, options=ImportOptions(mode=Mode.MERGE))
+        elif operation == "new_tenant":
+            slug = f"demo-phases-{int(time.time())}"
+            import_backup(path, options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug=slug))
+        else:
+            import_backup(path, tenant=demo, options=ImportOptions(mode=Mode(operation)))
+    print(f"{operation}: {time.perf_counter() - start:.1f} s")
+    rows = [
+        ("staging", SECONDS["staging"]),
+        ("planning", SECONDS["planning"]),
+        ("writing", SECONDS["writing"]),
+        ("  of which DELETE", SECONDS["DELETE"]),
+        ("  of which INSERT", SECONDS["INSERT"]),
+        ("commit", SECONDS["commit"]),
+    ]
+    for name, seconds in rows:
+        print(f"  {name:20s} {seconds:6.1f} s")
+
+
+if __name__ == "__main__":
+    main()
