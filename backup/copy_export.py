@@ -7,13 +7,16 @@ same encodings as `values.py`), and streams the rows with `COPY ... TO STDOUT`, 
 joins blocks of ready rows. The query is the portable path's own queryset (the same filters,
 joins and nulls), wrapped; tests compare both paths byte for byte.
 
-JSON columns are the exception: PostgreSQL prints them with spaces and its own key order, so a
-table with one stays on the portable path (only small tables have them).
+JSON columns are the exception: PostgreSQL prints them with spaces, so their text is sent as a
+column of its own, between the text before and after it, and written by Python as the portable
+path writes it (`json.loads` as Django reads the column, then orjson).
 """
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 
@@ -29,7 +32,7 @@ BLOCK_BYTES = 1 << 18
 
 
 def supports(spec: TableSpec) -> bool:
-    return connection.vendor == "postgresql" and all(f.type != "json" for f in spec.fields)
+    return connection.vendor == "postgresql"
 
 
 def _json(value_type: str, kind: str, column: str) -> str:
@@ -52,17 +55,31 @@ def _quoted(text_sql: str) -> str:
     return f"'\"' || {text_sql} || '\"'"
 
 
-def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any]]:
+def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[Any]]:
+    """The query giving each row's JSON text, as one column, or, when the table has JSON
+    columns, as the text around them and each of them (`json_columns` says which are which:
+    None for text, else the JSON column's model field)."""
     inner, params = qs.order_by().query.sql_with_params()
     columns = [f"c{i}" for i in range(len(spec.file_fields()))]
-    pieces = []
-    specs = [(f.type, f.kind) for f in spec.fields] + [("boolean", "flag")] * len(spec.secrets)
-    for index, (name, (value_type, kind)) in enumerate(zip(spec.file_fields(), specs, strict=True)):
+    specs = [(f.type, f.kind, f.model_field) for f in spec.fields]
+    specs += [("boolean", "flag", None)] * len(spec.secrets)
+    outputs: list[str] = []
+    json_columns: list[Any] = []
+    pieces: list[str] = []
+    for index, (name, (value_type, kind, model_field)) in enumerate(
+        zip(spec.file_fields(), specs, strict=True)
+    ):
         key = ("{" if index == 0 else ",") + _quoted_key(name) + ":"
-        pieces.append(f"'{key}' || {_json(value_type, kind, 'r.' + columns[index])}")
-    row = " || ".join(pieces) + " || '}'"
-    sql = f"SELECT {row} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"
-    return sql, list(params)
+        if value_type == "json":
+            outputs += [" || ".join([*pieces, f"'{key}'"]), f"r.{columns[index]}::text"]
+            json_columns += [None, model_field]
+            pieces = []
+        else:
+            pieces.append(f"'{key}' || {_json(value_type, kind, 'r.' + columns[index])}")
+    outputs.append(" || ".join([*pieces, "'}'"]))
+    json_columns.append(None)
+    sql = f"SELECT {', '.join(outputs)} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"
+    return sql, list(params), json_columns
 
 
 def _quoted_key(name: str) -> str:
@@ -71,9 +88,34 @@ def _quoted_key(name: str) -> str:
     return f'"{name}"'
 
 
+def _spliced(json_columns: list[Any]) -> Callable[[Any], bytes] | None:
+    """For a table with JSON columns, a function joining one row message's columns into the
+    row's JSON; None for the others, whose message holds the row's JSON whole."""
+    if len(json_columns) == 1:
+        return None
+    decoders = [None if f is None else f.decoder for f in json_columns]
+
+    def splice(message: Any) -> bytes:
+        parts = []
+        offset = 2  # the column count
+        for is_json, decoder in zip(json_columns, decoders, strict=True):
+            size = int.from_bytes(message[offset : offset + 4], "big", signed=True)
+            offset += 4
+            if size < 0:  # only a JSON column is ever NULL
+                parts.append(b"null")
+                continue
+            value = bytes(message[offset : offset + size])
+            offset += size
+            parts.append(value if is_json is None else orjson.dumps(json.loads(value, cls=decoder)))
+        return b"".join(parts)
+
+    return splice
+
+
 def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
     """The rows of `qs` as blocks of JSON rows joined by ",\\n", like the portable path."""
-    sql, params = _row_sql(spec, qs)
+    sql, params, json_columns = _row_sql(spec, qs)
+    splice = _spliced(json_columns)
     statement = f"COPY ({sql}) TO STDOUT (FORMAT binary)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         # psycopg's own `read()` costs about a microsecond a row in Python generators; libpq's
@@ -91,7 +133,10 @@ def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
                 raise DatabaseError("COPY TO ended without its trailer")
             if pending:
                 pending += b",\n"
-            pending += message[_ROW_PREFIX:]
+            if splice is None:
+                pending += message[_ROW_PREFIX:]
+            else:
+                pending += splice(message)
             if len(pending) >= BLOCK_BYTES:
                 yield bytes(pending)
                 pending.clear()

@@ -44,7 +44,19 @@ def tenant():
         opened_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         estimated_cost=Decimal("-12.50"),
     )
+    vehicle = made["vehicles"][0]
+    vehicle.attributes = AWKWARD_JSON
+    vehicle.save()
     return tenant
+
+
+# PostgreSQL keeps JSON as jsonb (its own key order, its own spacing in text): both paths must
+# write what Django reads back from it.
+AWKWARD_JSON = {
+    "zeta": [1, 2.5, -0.0, 1e-07, 12345678901234567, 1.5e-300, True, None],
+    "a": {"nested": {"empty": {}, "list": []}, "text": AWKWARD},
+    "é🚜": "",
+}
 
 
 def without_time(data: bytes) -> bytes:
@@ -66,6 +78,9 @@ def test_export_is_byte_identical_on_both_paths(tenant, options):
     # On either database the big tables really take the database's path.
     assert any(m.supports(registry().table("meter_reading")) for m in DATABASE_JSON)
     assert any(m.supports(registry().table("work_order")) for m in DATABASE_JSON)
+    # A table with a JSON column too, on PostgreSQL (SQLite keeps JSON text as it was written).
+    assert copy_export.supports(registry().table("vehicle")) == (connection.vendor == "postgresql")
+    assert b'"attributes":{' in fast and b"12345678901234567" in fast
     assert WorkOrder.objects.filter(tenant=tenant, description__startswith=AWKWARD).exists()
 
 
