@@ -42,8 +42,8 @@ class Bench:
         self.env = {
             **os.environ,
             "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-            # As in production, whatever the local .env says: with DEBUG on, Django records every
-            # query, which slows loaddata's query a row.
+            # As in production, whatever the local .env says (with DEBUG on, Django records every
+            # query it runs).
             "DEBUG": "false",
             "SECRET_KEY": "bench-only-not-a-secret",
         }
