@@ -93,23 +93,30 @@ def _spliced(json_columns: list[Any]) -> Callable[[Any], bytes] | None:
     row's JSON; None for the others, whose message holds the row's JSON whole."""
     if len(json_columns) == 1:
         return None
-    decoders = [None if f is None else f.decoder for f in json_columns]
+    writers = [None if f is None else _json_writer(f) for f in json_columns]
 
     def splice(message: Any) -> bytes:
         parts = []
         offset = 2  # the column count
-        for is_json, decoder in zip(json_columns, decoders, strict=True):
+        for write in writers:
             size = int.from_bytes(message[offset : offset + 4], "big", signed=True)
             offset += 4
             if size < 0:  # only a JSON column is ever NULL
                 parts.append(b"null")
                 continue
-            value = bytes(message[offset : offset + size])
+            value = message[offset : offset + size]
             offset += size
-            parts.append(value if is_json is None else orjson.dumps(json.loads(value, cls=decoder)))
+            parts.append(value if write is None else write(value))
         return b"".join(parts)
 
     return splice
+
+
+def _json_writer(field: Any) -> Callable[[Any], bytes]:
+    def write(text: Any) -> bytes:
+        return orjson.dumps(json.loads(bytes(text), cls=field.decoder))
+
+    return write
 
 
 def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:

@@ -38,7 +38,7 @@ from .errors import (
     UnsupportedVersion,
 )
 from .masters import MasterData
-from .plan import Mode, Planner, ProblemLog, TableCounts, row_label
+from .plan import Mode, Planner, ProblemLog, TableCounts, replaced, row_label
 from .reader import BackupReader
 from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, q
 from .streams import open_input
@@ -237,7 +237,7 @@ def _row_stager(
     known = frozenset(spec.file_fields())
     natural_key = spec.natural_key
     table = spec.name
-    replace = mode == Mode.REPLACE and not spec.append_only
+    replace = replaced(mode, spec)
     new_tenant = mode == Mode.NEW_TENANT
     # In a new tenant the staging table gives each row its fresh id itself (`StagingTable`).
     unknown = (None,) * ((1 if new_tenant else 2) + len(fields) + len(secrets))
@@ -421,7 +421,7 @@ class _Import:
         tables = {}
         for spec in self.reg.tenant_tables:
             tables[spec.name] = planner.plan(spec) if spec.name in self.stages else TableCounts()
-            if self.mode == Mode.REPLACE and not spec.append_only:
+            if replaced(self.mode, spec):
                 tables[spec.name].delete = spec.model.objects.filter(tenant=tenant).count()
         return tables
 
@@ -511,12 +511,11 @@ class _Import:
 
     def _write(self, tid: Any) -> None:
         with connection.cursor() as cursor:
-            if self.mode == Mode.REPLACE:
-                for spec in reversed(self.reg.tenant_tables):
-                    if not spec.append_only:
-                        cursor.execute(
-                            f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [tid]
-                        )
+            for spec in reversed(self.reg.tenant_tables):
+                if replaced(self.mode, spec):
+                    cursor.execute(
+                        f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [tid]
+                    )
             for spec in self.reg.tenant_tables:
                 stage = self.stages.get(spec.name)
                 if stage is None:

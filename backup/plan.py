@@ -84,6 +84,12 @@ def row_label(position: Any, key: dict[str, Any] | None = None) -> str:
     return label
 
 
+def replaced(mode: Mode, spec: TableSpec) -> bool:
+    """Whether the import deletes the table's rows and loads the file's: a replace does, for every
+    table but the append-only ones, which it merges."""
+    return mode == Mode.REPLACE and not spec.append_only
+
+
 def _unique_in_database(spec: TableSpec) -> bool:
     """Whether the natural key constraint refuses exactly what the check of keys in the file
     reports (a partial constraint, or a nullable column, whose nulls never clash, would not)."""
@@ -153,9 +159,7 @@ class Planner:
 
         # A replaced table's rows are all inserted under their own ids: its primary key refuses
         # an id twice or another tenant's id, its natural key constraint a key twice.
-        constrained = (
-            self.rely_on_constraints and self.mode == Mode.REPLACE and not spec.append_only
-        )
+        constrained = self.rely_on_constraints and replaced(self.mode, spec)
         # One grouping of the ids, not a look-up per row: a million probes took seconds.
         if not constrained:
             self._report(
@@ -300,7 +304,7 @@ class Planner:
 
     def _classify(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T = stage.sql_name, q(spec.db_table)
-        if self.mode == Mode.NEW_TENANT or (self.mode == Mode.REPLACE and not spec.append_only):
+        if self.mode == Mode.NEW_TENANT or replaced(self.mode, spec):
             return  # staged as creations
         compared = [f.column for f in spec.fields if f.kind != "id"]
         if not self.file_has_deleted and not spec.append_only:

@@ -213,14 +213,18 @@ _PLAIN_DECIMAL = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?")
 
 def _text_checked(
     pattern: re.Pattern[str],
-    parse: Callable[[str], Any],
+    parse: Callable[[str], Any] | None,
     full: Decoder,
     stored: Callable[[str], str] | None = None,
 ) -> Decoder:
+    """`parse`, when the pattern is not the whole check, refuses what it lets through (a real
+    date: no month 13, no February 30)."""
+
     def decode(value: Any) -> Any:
         if type(value) is str and pattern.fullmatch(value):
             try:
-                parse(value)  # a real date: no month 13, no February 30
+                if parse is not None:
+                    parse(value)
             except ValueError:
                 pass
             else:
@@ -267,9 +271,8 @@ def text_decoder(spec: FieldSpec, vendor: str) -> Decoder | None:
     sqlite = vendor == "sqlite"
     match spec.type:
         case "uuid":
-            # The pattern is the whole check.
             return _text_checked(
-                _CANONICAL_UUID, str, _decode_uuid, _sqlite_uuid if sqlite else None
+                _CANONICAL_UUID, None, _decode_uuid, _sqlite_uuid if sqlite else None
             )
         case "date":
             return _text_checked(_CANONICAL_DATE, dt.date.fromisoformat, _decode_date)

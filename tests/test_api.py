@@ -19,7 +19,15 @@ from backup.stats import tenant_statistics
 from tenants.models import AuditLog, MeterReading, Tenant, Vehicle
 
 from . import factories as f
-from .backup_support import dump, export_bytes, parse, populate, snapshot, tenant_snapshot
+from .backup_support import (
+    dump,
+    export_bytes,
+    parse,
+    populate,
+    snapshot,
+    tenant_snapshot,
+    without_secrets,
+)
 from .broken_backups import CASES, CORPUS, TENANT
 
 pytestmark = pytest.mark.django_db
@@ -462,14 +470,6 @@ def test_import_accepts_a_form_body(api, tenant):
     upload_id = preview(api, export_bytes(tenant)).json()["upload_id"]
     response = api.post(url("import"), {"upload_id": upload_id}, format="multipart")
     assert response.status_code == 200
-
-
-def without_secrets(tenant_data: dict) -> dict:
-    """A secret cannot come back from a file: after a restore it is flagged instead."""
-    for row in tenant_data.get("integration_credential", []):
-        row.pop("has_secret")
-        row.pop("secret_needs_reentry")
-    return tenant_data
 
 
 def test_replace_needs_the_tenant_name(api, tenant):

@@ -20,7 +20,16 @@ from tenants.models import (
 )
 
 from . import factories as f
-from .backup_support import SECRET, dump, export_bytes, parse, populate, snapshot, tenant_snapshot
+from .backup_support import (
+    SECRET,
+    dump,
+    export_bytes,
+    parse,
+    populate,
+    snapshot,
+    tenant_snapshot,
+    without_secrets,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +57,6 @@ def run(data: bytes, tenant, options=MERGE):
 
 def preview(data: bytes, tenant, options=MERGE):
     return preview_import(io.BytesIO(data), tenant=tenant, options=options)
-
-
-def without_secrets(tenant_data):
-    """A secret cannot come back from a file: after a restore it is flagged instead."""
-    for row in tenant_data.get("integration_credential", []):
-        row.pop("has_secret")
-        row.pop("secret_needs_reentry")
-    return tenant_data
 
 
 def test_replace_round_trip_gives_the_same_data(tenant, other):
