@@ -90,7 +90,7 @@ def replaced(mode: Mode, spec: TableSpec) -> bool:
     return mode == Mode.REPLACE and not spec.append_only
 
 
-def _unique_in_database(spec: TableSpec) -> bool:
+def unique_in_database(spec: TableSpec) -> bool:
     """Whether the natural key constraint refuses exactly what the check of keys in the file
     reports (a partial constraint, or a nullable column, whose nulls never clash, would not)."""
     constraint = spec.model.natural_key_constraint()
@@ -192,7 +192,7 @@ class Planner:
             )
 
         keys = self._key_columns(spec)
-        if not (constrained and _unique_in_database(spec)):
+        if not (constrained and unique_in_database(spec)):
             self._report(
                 spec,
                 "SELECT "

@@ -78,42 +78,8 @@ class StagingTable:
             cursor.execute(f"CREATE TEMPORARY TABLE {self.sql_name} ({ddl})")
 
     def load(self, rows: Iterable[Sequence[Any]], *, streaming: bool = True) -> None:
-        """Rows in `loaded_columns` order, already prepared for the database.
-
-        On PostgreSQL the rows are streamed into one COPY, unless producing them runs queries
-        (`streaming=False`): a connection cannot query while a COPY is open, so they are
-        gathered in batches and each batch copied."""
-        if connection.vendor == "postgresql" and streaming:
-            self._copy(rows)
-            return
-        write = self._copy if connection.vendor == "postgresql" else self._insert
-        batch: list[Sequence[Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                write(batch)
-                batch = []
-        if batch:
-            write(batch)
-
-    def _copy(self, rows: Iterable[Sequence[Any]]) -> None:
-        # One COPY for the whole table; the queued writer sends the data from its own thread,
-        # so PostgreSQL takes in rows while Python is still reading and checking the next ones.
-        columns = ", ".join(q(c) for c in self.loaded_columns)
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            statement = f"COPY {self.sql_name} ({columns}) FROM STDIN"
-            with raw.copy(statement, writer=QueuedLibpqWriter(raw)) as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    self.rows += 1
-
-    def _insert(self, batch: list[Sequence[Any]]) -> None:
-        self.rows += len(batch)
-        columns = ", ".join(q(c) for c in self.loaded_columns)
-        marks = ", ".join(["%s"] * len(self.loaded_columns))
-        with connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO {self.sql_name} ({columns}) VALUES ({marks})", batch)
+        """Rows in `loaded_columns` order, already prepared for the database."""
+        self.rows += write_rows(self.sql_name, self.loaded_columns, rows, streaming=streaming)
 
     def analyze(self, *, index: bool) -> None:
         """Once loaded: statistics for the planner and, for a table that others refer to, an
@@ -127,3 +93,51 @@ class StagingTable:
     def drop(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.sql_name}")
+
+
+def write_rows(
+    table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, streaming: bool = True
+) -> int:
+    """Write rows (in `columns` order, prepared for the database) into `table` (quoted); returns
+    how many.
+
+    On PostgreSQL the rows are streamed into one COPY, unless producing them runs queries
+    (`streaming=False`): a connection cannot query while a COPY is open, so they are gathered in
+    batches and each batch copied. Elsewhere they are inserted in batches."""
+    if connection.vendor == "postgresql" and streaming:
+        return _copy(table, columns, rows)
+    write = _copy if connection.vendor == "postgresql" else _insert
+    written = 0
+    batch: list[Sequence[Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            written += write(table, columns, batch)
+            batch = []
+    if batch:
+        written += write(table, columns, batch)
+    return written
+
+
+def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    # One COPY for the whole table; the queued writer sends the data from its own thread, so
+    # PostgreSQL takes in rows while Python is still reading and checking the next ones.
+    written = 0
+    statement = f"COPY {table} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+    # Raw psycopg: its errors become Django's (an `IntegrityError` on a duplicate key, say).
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(statement, writer=QueuedLibpqWriter(raw)) as copy:
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+    return written
+
+
+def _insert(table: str, columns: Sequence[str], batch: list[Sequence[Any]]) -> int:
+    marks = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES ({marks})", batch
+        )
+    return len(batch)

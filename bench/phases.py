@@ -4,9 +4,11 @@ Usage, with DATABASE_URL set and the tenant `demo` there (as `bench/run.py` seed
 
     .venv/bin/python bench/phases.py replace|new_tenant|merge|preview FILE
 
-Prints the whole import's seconds, then staging (reading, checking and loading the file's rows),
-planning (the checks and matching in SQL), writing (with its DELETE and INSERT statements) and the
-commit (where PostgreSQL checks the deferred foreign keys of every row written).
+Prints the whole import's seconds, then reading (reading, checking and loading the file's rows,
+into staging tables or, in a direct load, into the tenant tables), planning (the checks and
+matching in SQL), writing (with its DELETE and INSERT statements), a direct load's deletion and
+checks (with the deferred foreign keys, checked there), and the commit (where PostgreSQL checks the
+deferred foreign keys of every row written, unless a direct load checked them).
 """
 
 import os
@@ -26,7 +28,7 @@ django.setup()
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
 
-from backup import importer, plan  # noqa: E402
+from backup import direct_load, importer, plan  # noqa: E402
 from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
 from backup.plan import Mode  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
@@ -60,7 +62,9 @@ def statements(execute: Callable[..., Any], sql: str, params: Any, many: bool, c
 
 def main() -> None:
     operation, path = sys.argv[1], sys.argv[2]
-    timed(importer._Import, "_stage", "staging")
+    timed(importer._Import, "_read", "reading")
+    timed(direct_load.DirectLoad, "delete", "deleting")
+    timed(direct_load.DirectLoad, "check", "checking")
     timed(plan.Planner, "plan", "planning")
     timed(importer._Import, "_write", "writing")
     timed(type(connections[DEFAULT_DB_ALIAS]), "_commit", "commit")
@@ -76,7 +80,9 @@ def main() -> None:
             import_backup(path, tenant=demo, options=ImportOptions(mode=Mode(operation)))
     print(f"{operation}: {time.perf_counter() - start:.1f} s")
     rows = [
-        ("staging", SECONDS["staging"]),
+        ("deleting (direct)", SECONDS["deleting"]),
+        ("reading", SECONDS["reading"]),
+        ("checking (direct)", SECONDS["checking"]),
         ("planning", SECONDS["planning"]),
         ("writing", SECONDS["writing"]),
         ("  of which DELETE", SECONDS["DELETE"]),

@@ -379,19 +379,64 @@ def _duplicate_id_and_a_missing_reference(document, other):
     document["tenant_data"]["forecast"][0]["vehicle"] = str(uuid.uuid4())
 
 
+def _missing_reference(document, other):
+    document["tenant_data"]["meter_reading"][-1]["vehicle"] = str(uuid.uuid4())
+
+
+def _reference_to_another_tenants_row(document, other):
+    theirs = Vehicle.objects.filter(tenant=other).first()
+    document["tenant_data"]["meter_reading"][0]["vehicle"] = str(theirs.pk)
+
+
+def _reference_to_a_table_not_in_the_file(document, other):
+    # The referring rows are loaded, the vehicles deleted and never loaded again.
+    del document["tenant_data"]["vehicle"]
+    del document["statistics"]["vehicle"]
+
+
+def _bad_value_in_the_last_row(document, other):
+    document["tenant_data"]["meter_reading"][-1]["value"] = "lots"
+
+
+def _wrong_statistics(document, other):
+    document["statistics"]["site"] += 1
+
+
+def _unknown_table(document, other):
+    document["tenant_data"]["spaceship"] = [{"id": str(uuid.uuid4())}]
+
+
+def _missing_master_data(document, other):
+    document["master_data"]["oem"][0]["name"] = "Imaginary Machines"
+
+
 @pytest.mark.parametrize(
     "break_it",
-    [_duplicate_id, _other_tenants_id, _natural_key_twice, _duplicate_id_and_a_missing_reference],
+    [
+        _duplicate_id,
+        _other_tenants_id,
+        _natural_key_twice,
+        _duplicate_id_and_a_missing_reference,
+        _missing_reference,
+        _reference_to_another_tenants_row,
+        _reference_to_a_table_not_in_the_file,
+        _bad_value_in_the_last_row,
+        _wrong_statistics,
+        _unknown_table,
+        _missing_master_data,
+    ],
 )
 def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
-    # Applied, a replace leaves these to the tables' unique constraints and checks everything
-    # again when they refuse the write: the problems must be the preview's, in the same order.
+    # Applied, a replace trusts the file first (on PostgreSQL it loads straight into the tenant
+    # tables, elsewhere it leaves some checks to the unique constraints) and checks everything
+    # again when anything is wrong: the problems must be the preview's, in the same order.
     document = parse(export_bytes(tenant, include_deleted=True))
     break_it(document, other)
     data = dump(document)
     with pytest.raises(ValidationFailed) as previewed:
         preview(data, tenant, REPLACE)
     before = snapshot(audit=False)
+    failures = AuditLog.objects.filter(action="backup.import", details__outcome="failed")
     with pytest.raises(ValidationFailed) as applied:
         run(data, tenant, REPLACE)
     assert [p.as_dict() for p in applied.value.problems] == [
@@ -399,6 +444,58 @@ def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
     ]
     assert applied.value.problems
     assert snapshot(audit=False) == before
+    assert failures.count() == 1  # the attempt that was rolled back left no entry
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _staged_tables(queries) -> set[str]:
+    made = (q["sql"] for q in queries if q["sql"].startswith("CREATE TEMPORARY TABLE"))
+    return {sql.split('"')[1].removeprefix("_stage_") for sql in made}
+
+
+def test_an_applied_replace_on_postgresql_loads_straight_into_the_tenant_tables(tenant):
+    data = export_bytes(tenant, include_deleted=True, include_audit_logs=True)
+    with CaptureQueriesContext(connection) as applied:
+        report = run(data, tenant, REPLACE)
+    assert report.applied and report.tables["meter_reading"].create
+    assert report.tables["audit_log"].unchanged == report.tables["audit_log"].in_file > 0
+    if connection.vendor == "postgresql":
+        # Only the table a replace merges is staged.
+        assert _staged_tables(applied.captured_queries) == {"audit_log"}
+    else:
+        assert "meter_reading" in _staged_tables(applied.captured_queries)
+
+
+def test_a_source_that_cannot_be_read_twice_is_replaced_through_staging_tables(tenant, other):
+    data = export_bytes(tenant, include_deleted=True)
+    rewound = run(data, tenant, REPLACE)
+    with CaptureQueriesContext(connection) as applied:
+        report = import_backup(_Unseekable(data), tenant=tenant, options=REPLACE)
+    assert "meter_reading" in _staged_tables(applied.captured_queries)
+    assert report.applied and report.tables == rewound.tables
+    after = parse(export_bytes(tenant, include_deleted=True))["tenant_data"]
+    assert without_secrets(after) == without_secrets(parse(data)["tenant_data"])
+
+    document = parse(data)
+    _reference_to_another_tenants_row(document, other)
+    broken = dump(document)
+    with pytest.raises(ValidationFailed) as previewed:
+        preview(broken, tenant, REPLACE)
+    with pytest.raises(ValidationFailed) as applied_broken:
+        import_backup(_Unseekable(broken), tenant=tenant, options=REPLACE)
+    assert applied_broken.value.problems == previewed.value.problems
 
 
 def test_an_applied_replace_leaves_duplicate_checks_to_the_constraints(tenant):
