@@ -1,4 +1,4 @@
-"""An applied replace on PostgreSQL, loaded straight into the tenant tables.
+"""An applied replace or new-tenant restore on PostgreSQL, loaded straight into the tenant tables.
 
 Through staging tables every row is written twice (into its staging table, then from there into
 its tenant table), and PostgreSQL waits while Python reads the file. Loaded straight into the
@@ -14,8 +14,16 @@ costs two passes; a good file costs one.
 The rows are written with this tenant's id whatever the file says, and a reference counts only
 when it points at a row of this tenant. So a crafted file can make the load fail, but it cannot
 make it read or write another tenant's rows.
+
+A new tenant's rows get new ids, and the references must follow them without a table of old and
+new ids, whose memory would grow with the tenant. So each new id is computed from the old one: the
+old id XOR a random 128-bit key drawn for this import, with the version 4 bits set. Two ids of the
+file that differ only in those bits would get the same new id; the primary key refuses that and
+the import goes through staging tables, where every row gets a random id.
 """
 
+import secrets
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -26,42 +34,55 @@ from .plan import Mode, ProblemLog, replaced, unique_in_database
 from .staging import q, write_rows
 from .tables import Registry, TableSpec
 
-# Where the columns of a staged row start: (position, bad, target, action, *values, *flags).
-_VALUES = 4
+# Where the columns of a staged row start: (position, bad, target, action, *values, *flags), or
+# in a new tenant, whose rows are staged without a target, (position, bad, action, ...).
+_VALUES = {False: 4, True: 3}
+
+# The bits of a UUID's integer that say "version 4, RFC 4122 variant" (as `uuid.UUID` sets them).
+_VERSION_BITS = (0xF000 << 64) | (0xC000 << 48)
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 class Retry(Exception):
     """Something is wrong with the file: import it again through staging tables."""
 
 
+def straight(mode: Mode, spec: TableSpec) -> bool:
+    """Whether a direct load writes the table straight: every table of a new tenant, and the
+    tables a replace deletes and loads (the append-only ones it merges are staged)."""
+    return mode == Mode.NEW_TENANT or replaced(mode, spec)
+
+
 def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
-    """Whether an import loads straight into the tenant tables: an applied replace on PostgreSQL
-    with the fast paths on. The tables a replace merges (append-only) are staged and planned as in
-    any import, so neither may refer to a table loaded straight, nor be referred to by one."""
-    if not (apply and mode == Mode.REPLACE and connection.vendor == "postgresql"):
+    """Whether an import loads straight into the tenant tables: an applied replace or new tenant
+    on PostgreSQL with the fast paths on. A staged table is planned as in any import, so it may
+    neither refer to a table loaded straight nor be referred to by one."""
+    if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
         return False
-    if not getattr(settings, "BACKUP_FAST_PATHS", True):
+    if connection.vendor != "postgresql" or not getattr(settings, "BACKUP_FAST_PATHS", True):
         return False
     for spec in reg.tenant_tables:
         for f in spec.fields_of_kind("tenant_fk"):
-            if replaced(mode, spec) != replaced(mode, reg.table(f.target)):
+            if straight(mode, spec) != straight(mode, reg.table(f.target)):
                 return False
     return True
 
 
 class DirectLoad:
-    def __init__(self, reg: Registry, tenant_db_id: Any, problems: ProblemLog) -> None:
+    def __init__(self, reg: Registry, mode: Mode, tenant_db_id: Any, problems: ProblemLog) -> None:
         self.reg = reg
+        self.mode = mode
         self.tid = tenant_db_id
         self.problems = problems
         self.deleted: dict[str, int] = {}  # rows of this tenant deleted, per table
         self.rows: dict[str, int] = {}  # rows loaded, per table
+        self.new_id = _new_ids() if mode == Mode.NEW_TENANT else None
 
     def delete(self) -> None:
         """Delete this tenant's rows of every table a replace loads, referring tables first."""
         with connection.cursor() as cursor:
             for spec in reversed(self.reg.tenant_tables):
-                if replaced(Mode.REPLACE, spec):
+                if replaced(self.mode, spec):
                     cursor.execute(
                         f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [self.tid]
                     )
@@ -70,7 +91,7 @@ class DirectLoad:
     def load(self, spec: TableSpec, staged: Iterable[tuple], *, streaming: bool) -> None:
         """Write a table's staged rows (as `importer._row_stager` makes them) into the tenant
         table; `Retry` at the first row with a problem."""
-        columns, make_row = _row_maker(spec, self.tid)
+        columns, make_row = _row_maker(spec, self.tid, self.new_id)
         problems = self.problems
 
         def rows() -> Iterator[tuple]:
@@ -119,26 +140,46 @@ class DirectLoad:
                 raise Retry
 
 
-def _row_maker(spec: TableSpec, tid: Any) -> tuple[list[str], Callable[[tuple], tuple]]:
+def _new_ids() -> Callable[[Any], str]:
+    """A new tenant's id for each id of the file (see the module's docstring)."""
+    key = secrets.randbits(128) & ~_VERSION_BITS
+
+    def new_id(value: Any) -> str:
+        # Canonical text as the file has it, or a `uuid.UUID` decoded from another form.
+        old = value.int if type(value) is uuid.UUID else int(value.replace("-", ""), 16)
+        return "%032x" % ((old ^ key) & ~_VERSION_BITS | _VERSION_4)
+
+    return new_id
+
+
+def _row_maker(
+    spec: TableSpec, tid: Any, new_id: Callable[[Any], str] | None
+) -> tuple[list[str], Callable[[tuple], tuple]]:
     """The tenant table's columns, and what makes a staged row one of its rows: the staging
     path's INSERT (`importer._Import._insert`) done in Python."""
+    first = _VALUES[new_id is not None]
     count = len(spec.fields)
     assert spec.fields[0].kind == "id", f"{spec.name}: the id is the first field"
     columns = ["id", "tenant_id", *(f.column for f in spec.fields[1:])]
-    if not spec.secrets:
-        return columns, lambda row: (row[_VALUES], tid, *row[_VALUES + 1 :])
+    if not spec.secrets and new_id is None:
+        return columns, lambda row: (row[first], tid, *row[first + 1 :])
     # A secret never travels in a file: its column gets its default, and its flag is set for
     # re-entry when the file says one was set.
     positions = {f.name: i for i, f in enumerate(spec.fields)}
-    flags = [(positions[s.flag_field], _VALUES + count + i) for i, s in enumerate(spec.secrets)]
+    flags = [(positions[s.flag_field], first + count + i) for i, s in enumerate(spec.secrets)]
     defaults = []
     for secret in spec.secrets:
         model_field = spec.model._meta.get_field(secret.field)
         columns.append(model_field.column)
         defaults.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+    ids = [i for i, f in enumerate(spec.fields) if f.kind in ("id", "tenant_fk")]
 
     def make_row(row: tuple) -> tuple:
-        values = list(row[_VALUES : _VALUES + count])
+        values = list(row[first : first + count])
+        if new_id is not None:
+            for i in ids:
+                if values[i] is not None:
+                    values[i] = new_id(values[i])
         for flag, present in flags:
             if row[present]:
                 values[flag] = True

@@ -3,8 +3,8 @@
 One pass over the file: the reader streams it, every row is validated and loaded into a staging
 table, then the database resolves references and classifies the rows (`plan`), and only when
 nothing is wrong are the tenant tables written, all of it in one transaction. An applied replace
-on PostgreSQL first tries loading straight into the tenant tables (`direct_load`) and falls back
-to this when anything is wrong.
+or new-tenant restore on PostgreSQL first tries loading straight into the tenant tables
+(`direct_load`) and falls back to this when anything is wrong.
 """
 
 import hashlib
@@ -30,7 +30,7 @@ from tenants.models import Tenant
 
 from .audit import record
 from .dbsession import configure_session
-from .direct_load import DirectLoad, Retry, applies
+from .direct_load import DirectLoad, Retry, applies, straight
 from .document import FORMAT_NAME, SCHEMA_VERSION
 from .errors import (
     BackupError,
@@ -355,11 +355,11 @@ class _Import:
         optimistic: bool = True,
         rewindable: bool = False,
     ) -> None:
-        """`optimistic`: an applied replace first trusts the file, and checks everything only
-        when that was wrong. It leaves some checks to the constraints and, when the source can
-        be read again (`rewindable`), loads straight into the tenant tables; that raises `Retry`
-        or `IntegrityError` when anything is wrong, and the caller imports again, not
-        optimistic."""
+        """`optimistic`: an applied replace or new tenant first trusts the file, and checks
+        everything only when that was wrong. A replace leaves some checks to the constraints
+        and, when the source can be read again (`rewindable`), both load straight into the
+        tenant tables; that raises `Retry` or `IntegrityError` when anything is wrong, and the
+        caller imports again, not optimistic."""
         self.options = options
         self.mode = options.mode
         self.tenant = tenant
@@ -395,7 +395,7 @@ class _Import:
         if self.optimistic and self.rewindable and applies(self.reg, self.mode, self.apply):
             if self.problems:
                 raise Retry
-            self.direct = DirectLoad(self.reg, tid, self.problems)
+            self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
             self.direct.delete()
         users = _Users()
         for table, rows in reader.table_section("tenant_data"):
@@ -531,7 +531,7 @@ class _Import:
         staged = (stage_row(position, raw) for position, raw in rows)
         # Users are looked up by email while rows are read: those tables load in batches.
         streaming = not spec.fields_of_kind("user_fk")
-        if self.direct and replaced(self.mode, spec):
+        if self.direct and straight(self.mode, spec):
             self.direct.load(spec, staged, streaming=streaming)
             return
         stage = StagingTable(spec, fresh_ids=self.mode == Mode.NEW_TENANT)
@@ -580,12 +580,21 @@ class _Import:
         columns = ["id", "tenant_id"]
         values = [f"s.{q(TARGET)}", "%s"]
         params: list[Any] = [tid]
+        joins = []
         flags = {s.flag_field: s for s in spec.secrets}
         for f in spec.fields:
             if f.kind == "id":
                 continue
             columns.append(f.column)
-            if f.name in flags:
+            referred = self.stages.get(f.target) if f.kind == "tenant_fk" else None
+            if self.mode == Mode.NEW_TENANT and referred is not None:
+                # The new id of the row referred to (`Planner._resolve_reference`).
+                alias = f"r{len(joins)}"
+                joins.append(
+                    f" LEFT JOIN {referred.sql_name} {alias} ON {alias}.id = s.{q(f.column)}"
+                )
+                values.append(f"{alias}.{q(TARGET)}")
+            elif f.name in flags:
                 # A secret never travels in a file: flag it for re-entry when one was set.
                 values.append(f"(s.{q(f.column)} OR s.{q(flags[f.name].present_field)})")
             else:
@@ -597,7 +606,8 @@ class _Import:
             params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
         cursor.execute(
             f"INSERT INTO {q(spec.db_table)} ({', '.join(q(c) for c in columns)}) "
-            f"SELECT {', '.join(values)} FROM {stage.sql_name} s WHERE s.{q(ACTION)} = %s",
+            f"SELECT {', '.join(values)} FROM {stage.sql_name} s{''.join(joins)} "
+            f"WHERE s.{q(ACTION)} = %s",
             [*params, CREATE],
         )
 
@@ -634,7 +644,7 @@ def _process(
         raw = source
     action = "backup.import" if apply else "backup.preview"
     try:
-        rewindable = apply and options.mode == Mode.REPLACE and _rewindable(raw)
+        rewindable = apply and options.mode != Mode.MERGE and _rewindable(raw)
         start = raw.tell() if rewindable else 0
         try:
             report = _attempt(raw, tenant, options, actor, apply, rewindable=rewindable)

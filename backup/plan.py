@@ -90,6 +90,12 @@ def replaced(mode: Mode, spec: TableSpec) -> bool:
     return mode == Mode.REPLACE and not spec.append_only
 
 
+def merged(mode: Mode, spec: TableSpec) -> bool:
+    """Whether the file's rows are matched to the tenant's rows: in a merge, and for the
+    append-only tables in a replace. A new tenant has no rows to match."""
+    return mode == Mode.MERGE or (mode == Mode.REPLACE and spec.append_only)
+
+
 def unique_in_database(spec: TableSpec) -> bool:
     """Whether the natural key constraint refuses exactly what the check of keys in the file
     reports (a partial constraint, or a nullable column, whose nulls never clash, would not)."""
@@ -174,7 +180,7 @@ class Planner:
         for f in spec.fields_of_kind("tenant_fk"):
             self._resolve_reference(spec, stage, f.column, f.name, f.target)
 
-        if self.mode == Mode.MERGE or spec.append_only:
+        if merged(self.mode, spec):
             self._match(spec, stage)
         # else every row was staged as a creation: with a fresh id (new tenant) or its own.
 
@@ -205,7 +211,7 @@ class Planner:
                 lambda count: f"the natural key appears {count} times in the file",
             )
         self._classify(spec, stage)
-        if self.mode == Mode.MERGE or spec.append_only:
+        if merged(self.mode, spec):
             # Only matching by natural key can send two rows to one target: elsewhere targets are
             # the rows' own ids (duplicates reported above) or fresh ones.
             self._report(
@@ -267,9 +273,10 @@ class Planner:
             field,
             lambda value: f"refers to {target} {value}, which does not exist {where}",
         )
-        if target_stage:
+        if target_stage and self.mode != Mode.NEW_TENANT:
             # Point at the id the referenced row will have (it differs when it was matched by
-            # natural key, or in a new tenant).
+            # natural key). In a new tenant every referenced row has a new id: the insert joins
+            # them (`importer._Import._insert`) rather than every staged reference rewritten.
             R = target_stage.sql_name
             self._exec(
                 f"UPDATE {S} SET {q(column)} = (SELECT r.{q(TARGET)} FROM {R} r "
@@ -304,7 +311,7 @@ class Planner:
 
     def _classify(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T = stage.sql_name, q(spec.db_table)
-        if self.mode == Mode.NEW_TENANT or replaced(self.mode, spec):
+        if not merged(self.mode, spec):
             return  # staged as creations
         compared = [f.column for f in spec.fields if f.kind != "id"]
         if not self.file_has_deleted and not spec.append_only:

@@ -15,6 +15,7 @@ from tenants.models import (
     FinancialRecord,
     IntegrationCredential,
     MeterReading,
+    Site,
     Tenant,
     Vehicle,
 )
@@ -252,6 +253,21 @@ def test_new_tenant_restore_reproduces_the_data_under_new_ids(tenant, other):
     assert tenant_snapshot(other) == other_before
 
 
+def test_new_tenant_restore_gives_audit_log_rows_new_ids_too(tenant):
+    data = export_bytes(tenant, include_audit_logs=True)
+    source_logs = {row["id"] for row in parse(data)["tenant_data"]["audit_log"]}
+    report = import_backup(
+        io.BytesIO(data),
+        options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-restored"),
+    )
+    assert report.tables["audit_log"].create == len(source_logs) > 0
+    restored = AuditLog.objects.filter(tenant__slug="north-pit-restored")
+    copied = {str(pk) for pk in restored.values_list("pk", flat=True)}
+    assert len(copied) == len(source_logs) + 1  # and the import's own entry
+    assert not copied & source_logs
+    assert AuditLog.objects.filter(pk__in=source_logs, tenant=tenant).count() == len(source_logs)
+
+
 def _by_key(document, table):
     """Rows with every id replaced by the natural key of the row it identifies."""
     spec = registry().table(table)
@@ -447,6 +463,51 @@ def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
     assert failures.count() == 1  # the attempt that was rolled back left no entry
 
 
+NEW_TENANT = ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-restored")
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        _duplicate_id,
+        _missing_reference,
+        _reference_to_another_tenants_row,
+        _bad_value_in_the_last_row,
+        _wrong_statistics,
+    ],
+)
+def test_a_new_tenant_restore_reports_what_its_preview_reports(tenant, other, break_it):
+    document = parse(export_bytes(tenant, include_deleted=True, include_audit_logs=True))
+    break_it(document, other)
+    data = dump(document)
+    with pytest.raises(ValidationFailed) as previewed:
+        preview(data, None, NEW_TENANT)
+    before = snapshot(audit=False)
+    with pytest.raises(ValidationFailed) as applied:
+        run(data, None, NEW_TENANT)
+    assert [p.as_dict() for p in applied.value.problems] == [
+        p.as_dict() for p in previewed.value.problems
+    ]
+    assert applied.value.problems
+    assert snapshot(audit=False) == before
+    assert not Tenant.objects.filter(slug="north-pit-restored").exists()
+
+
+def test_new_tenant_ids_that_differ_only_in_their_version_bits_still_restore(tenant):
+    # Their new ids, computed from the old ones, would be the same: the restore goes through
+    # staging tables, where each row gets a random id.
+    document = parse(export_bytes(tenant))
+    sites = document["tenant_data"]["site"]
+    twin = uuid.UUID(sites[0]["id"])
+    twin = uuid.UUID(int=twin.int ^ (0x1000 << 64))  # another version, the same other bits
+    sites.append(dict(sites[0], id=str(twin), name="Twin pit"))
+    document["statistics"]["site"] += 1
+    report = run(dump(document), None, NEW_TENANT)
+    assert report.tables["site"].create == len(sites)
+    restored = Tenant.objects.get(slug="north-pit-restored")
+    assert Site.objects.filter(tenant=restored).count() == len(sites)
+
+
 class _Unseekable(io.RawIOBase):
     def __init__(self, data: bytes) -> None:
         self.data = io.BytesIO(data)
@@ -465,17 +526,21 @@ def _staged_tables(queries) -> set[str]:
     return {sql.split('"')[1].removeprefix("_stage_") for sql in made}
 
 
-def test_an_applied_replace_on_postgresql_loads_straight_into_the_tenant_tables(tenant):
+def test_replace_and_new_tenant_on_postgresql_load_straight_into_the_tenant_tables(tenant):
     data = export_bytes(tenant, include_deleted=True, include_audit_logs=True)
     with CaptureQueriesContext(connection) as applied:
         report = run(data, tenant, REPLACE)
     assert report.applied and report.tables["meter_reading"].create
     assert report.tables["audit_log"].unchanged == report.tables["audit_log"].in_file > 0
+    with CaptureQueriesContext(connection) as restored:
+        run(data, None, NEW_TENANT)
     if connection.vendor == "postgresql":
-        # Only the table a replace merges is staged.
+        # Only the table a replace merges is staged; a new tenant stages none.
         assert _staged_tables(applied.captured_queries) == {"audit_log"}
+        assert _staged_tables(restored.captured_queries) == set()
     else:
         assert "meter_reading" in _staged_tables(applied.captured_queries)
+        assert "meter_reading" in _staged_tables(restored.captured_queries)
 
 
 def test_a_source_that_cannot_be_read_twice_is_replaced_through_staging_tables(tenant, other):
