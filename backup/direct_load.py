@@ -56,12 +56,16 @@ def straight(mode: Mode, spec: TableSpec) -> bool:
 def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
     """Whether an import loads straight into the tenant tables: an applied replace or new tenant
     on PostgreSQL with the fast paths on. A staged table is planned as in any import, so it may
-    neither refer to a table loaded straight nor be referred to by one."""
+    neither refer to a table loaded straight nor be referred to by one; and a table loaded
+    straight needs a natural key that its unique constraint enforces as the staging path's check
+    does (no condition, no nullable column)."""
     if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
         return False
     if connection.vendor != "postgresql" or not getattr(settings, "BACKUP_FAST_PATHS", True):
         return False
     for spec in reg.tenant_tables:
+        if straight(mode, spec) and not unique_in_database(spec):
+            return False
         for f in spec.fields_of_kind("tenant_fk"):
             if straight(mode, spec) != straight(mode, reg.table(f.target)):
                 return False
@@ -104,8 +108,8 @@ class DirectLoad:
 
     def check(self) -> None:
         """What staging tables would have found in the rows loaded, found in the tenant tables:
-        `Retry` when anything is wrong. Duplicate ids, another tenant's ids and natural keys that
-        the constraints refuse have already failed the load."""
+        `Retry` when anything is wrong. Duplicate ids, another tenant's ids and natural keys twice
+        have already failed the load on the unique constraints."""
         for name in self.rows:
             spec = self.reg.table(name)
             table = q(spec.db_table)
@@ -120,14 +124,6 @@ class DirectLoad:
                     f"AND s.{column} IS NOT NULL AND s.{column} NOT IN (SELECT r.id FROM "
                     f"{target} r WHERE r.{q('tenant_id')} = %s) LIMIT 1",
                     [self.tid, self.tid],
-                )
-            if not unique_in_database(spec):
-                keys = ", ".join(q(spec.field_map[k].column) for k in spec.natural_key)
-                self._retry_if(
-                    f"SELECT 1 FROM {table} WHERE {q('tenant_id')} = %s"
-                    + (f" GROUP BY {keys}" if keys else "")
-                    + " HAVING COUNT(*) > 1 LIMIT 1",
-                    [self.tid],
                 )
         try:
             # Every deferred foreign key checked now rather than at commit, so that one failing

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import uuid
 
@@ -5,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backup.direct_load import applies
 from backup.errors import Refused, ValidationFailed
 from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
@@ -541,6 +543,28 @@ def test_replace_and_new_tenant_on_postgresql_load_straight_into_the_tenant_tabl
     else:
         assert "meter_reading" in _staged_tables(applied.captured_queries)
         assert "meter_reading" in _staged_tables(restored.captured_queries)
+
+
+def test_only_tables_whose_constraints_check_what_staging_checks_load_straight(settings):
+    reg = registry()
+    site = reg.table("site")
+    # A nullable natural-key column: its nulls never clash in the constraint, but do in the
+    # staging path's check of keys in the file.
+    name = dataclasses.replace(site.field_map["name"], null=True)
+    nullable = dataclasses.replace(
+        site, fields=tuple(name if f.name == "name" else f for f in site.fields)
+    )
+    changed = dataclasses.replace(
+        reg, tenant_tables=tuple(nullable if t is site else t for t in reg.tenant_tables)
+    )
+    postgresql = connection.vendor == "postgresql"
+    assert applies(reg, Mode.REPLACE, True) is postgresql
+    assert applies(reg, Mode.NEW_TENANT, True) is postgresql
+    assert not applies(changed, Mode.REPLACE, True)
+    assert not applies(reg, Mode.REPLACE, False)  # a preview
+    assert not applies(reg, Mode.MERGE, True)
+    settings.BACKUP_FAST_PATHS = False
+    assert not applies(reg, Mode.REPLACE, True)
 
 
 def test_a_source_that_cannot_be_read_twice_is_replaced_through_staging_tables(tenant, other):
