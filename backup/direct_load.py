@@ -100,7 +100,7 @@ class DirectLoad:
 
         def rows() -> Iterator[tuple]:
             for row in staged:
-                if row[1] or problems:
+                if row[1] or problems.total:  # an attribute, not a call: once a row
                     raise Retry
                 yield make_row(row)
 

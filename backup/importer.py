@@ -412,12 +412,7 @@ class _Import:
                 raise Retry
             self.direct.check()
             # Left to stage: the tables a replace merges.
-            report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=False)
-            if self.problems:
-                raise Retry
-            self._write(tid)
-            report.applied = True
-            return report
+            return self._apply(report, tid, tenant, has_deleted, rely=False, wrong=Retry)
         if self.apply and self.mode == Mode.REPLACE and self.optimistic and not self.problems:
             # What the tables' unique constraints refuse on write anyway (an id twice, another
             # tenant's id, a natural key twice) is left to them; a replace of 1.7 million rows
@@ -425,12 +420,9 @@ class _Import:
             # checked again from the savepoint, so the problems are the ones a preview lists.
             try:
                 with transaction.atomic():
-                    report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=True)
-                    if self.problems:
-                        raise _CheckEverything
-                    self._write(tid)
-                report.applied = True
-                return report
+                    return self._apply(
+                        report, tid, tenant, has_deleted, rely=True, wrong=_CheckEverything
+                    )
             except (IntegrityError, _CheckEverything):
                 self.problems.clear()
         report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=False)
@@ -441,6 +433,25 @@ class _Import:
         if self.apply:
             self._write(tid)
             report.applied = True
+        return report
+
+    def _apply(
+        self,
+        report: ImportReport,
+        tid: Any,
+        tenant: Tenant,
+        has_deleted: bool,
+        *,
+        rely: bool,
+        wrong: type[Exception],
+    ) -> ImportReport:
+        """Plan (`rely`: on the constraints) and write, trusting the file: `wrong` is raised when
+        planning finds problems."""
+        report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=rely)
+        if self.problems:
+            raise wrong
+        self._write(tid)
+        report.applied = True
         return report
 
     def _plan(
@@ -647,14 +658,14 @@ def _process(
         rewindable = apply and options.mode != Mode.MERGE and _rewindable(raw)
         start = raw.tell() if rewindable else 0
         try:
-            report = _attempt(raw, tenant, options, actor, apply, rewindable=rewindable)
+            report = _attempt(raw, tenant, options, actor, action, apply, rewindable=rewindable)
         except (Retry, IntegrityError):
             if not rewindable:
                 raise
             # The optimistic attempt found something wrong and was rolled back: every check,
             # from the start of the file, so the problems are the ones a preview lists.
             raw.seek(start)
-            report = _attempt(raw, tenant, options, actor, apply, optimistic=False)
+            report = _attempt(raw, tenant, options, actor, action, apply, optimistic=False)
     finally:
         if close is not None:
             close.close()
@@ -694,6 +705,7 @@ def _attempt(
     tenant: Tenant | None,
     options: ImportOptions,
     actor: Any,
+    action: str,
     apply: bool,
     *,
     optimistic: bool = True,
@@ -703,7 +715,6 @@ def _attempt(
     failures that end the import are audited."""
     hashing = _HashingReader(raw)
     job = _Import(options, tenant, apply, optimistic=optimistic, rewindable=rewindable)
-    action = "backup.import" if apply else "backup.preview"
     with open_input(io.BufferedReader(hashing)) as stream:  # type: ignore[arg-type]
         try:
             with transaction.atomic():

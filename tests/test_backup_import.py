@@ -450,19 +450,23 @@ def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
     # again when anything is wrong: the problems must be the preview's, in the same order.
     document = parse(export_bytes(tenant, include_deleted=True))
     break_it(document, other)
-    data = dump(document)
-    with pytest.raises(ValidationFailed) as previewed:
-        preview(data, tenant, REPLACE)
-    before = snapshot(audit=False)
     failures = AuditLog.objects.filter(action="backup.import", details__outcome="failed")
+    _applied_problems_are_the_previews(dump(document), tenant, REPLACE)
+    assert failures.count() == 1  # the attempt that was rolled back left no entry
+
+
+def _applied_problems_are_the_previews(data: bytes, tenant, options) -> None:
+    """The import fails with the preview's problems, in the same order, and changes nothing."""
+    with pytest.raises(ValidationFailed) as previewed:
+        preview(data, tenant, options)
+    before = snapshot(audit=False)
     with pytest.raises(ValidationFailed) as applied:
-        run(data, tenant, REPLACE)
+        run(data, tenant, options)
     assert [p.as_dict() for p in applied.value.problems] == [
         p.as_dict() for p in previewed.value.problems
     ]
     assert applied.value.problems
     assert snapshot(audit=False) == before
-    assert failures.count() == 1  # the attempt that was rolled back left no entry
 
 
 NEW_TENANT = ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-restored")
@@ -481,17 +485,7 @@ NEW_TENANT = ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-rest
 def test_a_new_tenant_restore_reports_what_its_preview_reports(tenant, other, break_it):
     document = parse(export_bytes(tenant, include_deleted=True, include_audit_logs=True))
     break_it(document, other)
-    data = dump(document)
-    with pytest.raises(ValidationFailed) as previewed:
-        preview(data, None, NEW_TENANT)
-    before = snapshot(audit=False)
-    with pytest.raises(ValidationFailed) as applied:
-        run(data, None, NEW_TENANT)
-    assert [p.as_dict() for p in applied.value.problems] == [
-        p.as_dict() for p in previewed.value.problems
-    ]
-    assert applied.value.problems
-    assert snapshot(audit=False) == before
+    _applied_problems_are_the_previews(dump(document), None, NEW_TENANT)
     assert not Tenant.objects.filter(slug="north-pit-restored").exists()
 
 
