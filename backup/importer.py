@@ -372,6 +372,13 @@ class _Import:
         self.direct: DirectLoad | None = None
 
     def run(self, stream: BinaryIO) -> ImportReport:
+        try:
+            return self._run(stream)
+        finally:
+            if self.direct:
+                self.direct.abort()  # stops a load still under way, before the rollback
+
+    def _run(self, stream: BinaryIO) -> ImportReport:
         configure_session()
         reader = BackupReader(stream)
         metadata = reader.object_section("metadata")
@@ -396,7 +403,7 @@ class _Import:
             if self.problems:
                 raise Retry
             self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
-            self.direct.delete()
+            self.direct.start()
         users = _Users()
         for table, rows in reader.table_section("tenant_data"):
             self._read(table, self._upgraded(steps, "tenant_data", table, rows), masters, users)
@@ -545,6 +552,8 @@ class _Import:
         if self.direct and straight(self.mode, spec):
             self.direct.load(spec, staged, streaming=streaming)
             return
+        if self.direct:
+            self.direct.settle()
         stage = StagingTable(spec, fresh_ids=self.mode == Mode.NEW_TENANT)
         stage.create()
         self.stages[table] = stage

@@ -64,7 +64,7 @@ def statements(execute: Callable[..., Any], sql: str, params: Any, many: bool, c
 def main() -> None:
     operation, path = sys.argv[1], sys.argv[2]
     timed(importer._Import, "_read", "reading")
-    timed(direct_load.DirectLoad, "delete", "deleting")
+    timed(direct_load.DirectLoad, "start", "deleting")
     timed(direct_load.DirectLoad, "check", "checking")
     timed(plan.Planner, "plan", "planning")
     timed(importer._Import, "_write", "writing")

@@ -1,11 +1,13 @@
 import dataclasses
 import io
+import threading
 import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backup import background_copy
 from backup.direct_load import applies
 from backup.errors import Refused, ValidationFailed
 from backup.importer import ImportOptions, import_backup, preview_import
@@ -54,6 +56,19 @@ def other():
     return other
 
 
+@pytest.fixture
+def many_copy_statements(monkeypatch):
+    """A direct load in COPY statements of three rows, handed over two at a time through a queue
+    of two batches: what a load of a million rows does, at the size of the test data."""
+    monkeypatch.setattr(background_copy, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(background_copy, "BATCH_ROWS", 2)
+    monkeypatch.setattr(background_copy, "QUEUED_BATCHES", 2)
+
+
+def copy_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "backup-copy"]
+
+
 def run(data: bytes, tenant, options=MERGE):
     return import_backup(io.BytesIO(data), tenant=tenant, options=options)
 
@@ -62,6 +77,7 @@ def preview(data: bytes, tenant, options=MERGE):
     return preview_import(io.BytesIO(data), tenant=tenant, options=options)
 
 
+@pytest.mark.usefixtures("many_copy_statements")
 def test_replace_round_trip_gives_the_same_data(tenant, other):
     other_before = tenant_snapshot(other)
     first = parse(export_bytes(tenant, include_deleted=True))
@@ -227,6 +243,7 @@ def test_merge_keeps_existing_secrets(tenant):
     assert credential.secret == SECRET and credential.secret_needs_reentry is False
 
 
+@pytest.mark.usefixtures("many_copy_statements")
 def test_new_tenant_restore_reproduces_the_data_under_new_ids(tenant, other):
     other_before = tenant_snapshot(other)
     data = export_bytes(tenant, include_deleted=True)
@@ -253,6 +270,7 @@ def test_new_tenant_restore_reproduces_the_data_under_new_ids(tenant, other):
         assert _by_key(copy, table) == _by_key(source, table), table
     assert tenant_snapshot(tenant) == original_before
     assert tenant_snapshot(other) == other_before
+    assert not copy_threads()
 
 
 def test_new_tenant_restore_gives_audit_log_rows_new_ids_too(tenant):
@@ -444,6 +462,7 @@ def _missing_master_data(document, other):
         _missing_master_data,
     ],
 )
+@pytest.mark.usefixtures("many_copy_statements")
 def test_a_replace_reports_what_its_preview_reports(tenant, other, break_it):
     # Applied, a replace trusts the file first (on PostgreSQL it loads straight into the tenant
     # tables, elsewhere it leaves some checks to the unique constraints) and checks everything
@@ -467,6 +486,7 @@ def _applied_problems_are_the_previews(data: bytes, tenant, options) -> None:
     ]
     assert applied.value.problems
     assert snapshot(audit=False) == before
+    assert not copy_threads()  # a load stopped half-way stops its thread too
 
 
 NEW_TENANT = ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-restored")
@@ -482,6 +502,7 @@ NEW_TENANT = ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="north-pit-rest
         _wrong_statistics,
     ],
 )
+@pytest.mark.usefixtures("many_copy_statements")
 def test_a_new_tenant_restore_reports_what_its_preview_reports(tenant, other, break_it):
     document = parse(export_bytes(tenant, include_deleted=True, include_audit_logs=True))
     break_it(document, other)
