@@ -43,11 +43,16 @@ class BackgroundCopy:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def write(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Queue the rows (in `columns` order, prepared for the database) for `table` (quoted);
-        returns how many. A failure of an earlier statement is raised here or by `finish`."""
+    def write(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, first: str = ""
+    ) -> int:
+        """Queue the rows (in `columns` order, prepared for the database) for `table` (quoted),
+        after the statement `first` if any; returns how many rows. A failure of an earlier
+        statement is raised here or by `finish`."""
         statement = f"COPY {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "
         statement += "FROM STDIN"
+        if first:
+            self._put(first)
         written = 0
         batch: list[Sequence[Any]] = []
         for row in rows:
@@ -76,7 +81,7 @@ class BackgroundCopy:
         self._stop(_ABORT)
         self._error = None
 
-    def _put(self, item: tuple[str, list[Sequence[Any]]]) -> None:
+    def _put(self, item: str | tuple[str, list[Sequence[Any]]]) -> None:
         if self._error is not None:
             self.finish()
         if self._thread is None:
@@ -98,6 +103,10 @@ class BackgroundCopy:
         try:
             with raw.cursor() as cursor:
                 while item is not _END and item is not _ABORT:
+                    if type(item) is str:  # a statement between two COPYs
+                        cursor.execute(item)
+                        item = self._queue.get()
+                        continue
                     statement, written = item[0], 0
                     with cursor.copy(statement) as copy:
                         while True:
@@ -107,7 +116,12 @@ class BackgroundCopy:
                             item = self._queue.get()
                             if item is _ABORT:
                                 raise _Aborted  # ends the COPY as failed, at once
-                            if item is _END or item[0] != statement or written >= CHUNK_ROWS:
+                            if (
+                                item is _END
+                                or type(item) is str
+                                or item[0] != statement
+                                or written >= CHUNK_ROWS
+                            ):
                                 break
         except _Aborted:
             pass

@@ -84,11 +84,10 @@ class DirectLoad:
         self.rows: dict[str, int] = {}  # rows loaded, per table
         self.new_id = _new_ids() if mode == Mode.NEW_TENANT else None
         self._copy = BackgroundCopy()
+        self._foreign_keys: dict[str, list[str]] = {}  # deferrable ones, quoted, per db_table
 
     def start(self) -> None:
-        """Delete this tenant's rows of every table a replace loads (referring tables first),
-        then have the foreign keys of the tables loaded straight checked by each statement."""
-        straight_tables = [q(s.db_table) for s in self.reg.tenant_tables if straight(self.mode, s)]
+        """Delete this tenant's rows of every table a replace loads, referring tables first."""
         with connection.cursor() as cursor:
             for spec in reversed(self.reg.tenant_tables):
                 if replaced(self.mode, spec):
@@ -96,16 +95,26 @@ class DirectLoad:
                         f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [self.tid]
                     )
                     self.deleted[spec.name] = cursor.rowcount
-            # Not a table's references to itself: a row may refer to one later in the file.
-            # (The dependency order puts every other table referred to before it.)
+            # Each table's foreign keys but those to itself (a row may refer to a later one).
             cursor.execute(
-                "SELECT conname FROM pg_constraint WHERE contype = 'f' AND condeferrable "
-                "AND conrelid = ANY(%s::regclass[]) AND confrelid <> conrelid ORDER BY conname",
-                [straight_tables],
+                "SELECT t.relname, k.conname FROM pg_constraint k JOIN pg_class t "
+                "ON t.oid = k.conrelid WHERE k.contype = 'f' AND k.condeferrable "
+                "AND k.conrelid = ANY(%s::regclass[]) AND k.confrelid <> k.conrelid "
+                "ORDER BY k.conname",
+                [[q(s.db_table) for s in self.reg.tenant_tables if straight(self.mode, s)]],
             )
-            names = [q(name) for (name,) in cursor.fetchall()]
-            if names:
-                cursor.execute(f"SET CONSTRAINTS {', '.join(names)} IMMEDIATE")
+            for table, name in cursor.fetchall():
+                self._foreign_keys.setdefault(table, []).append(q(name))
+
+    def _immediate(self, spec: TableSpec) -> str:
+        """The statement that makes a table's foreign keys checked by each statement that writes
+        its rows, from now on (see `background_copy`). Made so when the table is loaded, not
+        before: the deletion's own checks wait until then, when the rows deleted from the tables
+        it refers to are back, and PostgreSQL, finding a row with the deleted row's id, skips
+        looking for rows still referring to it (4.3 s of 41 s in a replace of 1.7 million rows,
+        when all were made immediate after the deletion)."""
+        names = self._foreign_keys.get(spec.db_table)
+        return f"SET CONSTRAINTS {', '.join(names)} IMMEDIATE" if names else ""
 
     def load(self, spec: TableSpec, staged: Iterable[tuple], *, streaming: bool) -> None:
         """Write a table's staged rows (as `importer._row_stager` makes them) into the tenant
@@ -121,11 +130,14 @@ class DirectLoad:
                     raise Retry
                 yield make_row(row)
 
-        table = q(spec.db_table)
+        table, immediate = q(spec.db_table), self._immediate(spec)
         if streaming:
-            self.rows[spec.name] = self._copy.write(table, columns, rows())
-        else:
-            self.rows[spec.name] = write_rows(table, columns, rows(), streaming=False)
+            self.rows[spec.name] = self._copy.write(table, columns, rows(), first=immediate)
+            return
+        if immediate:
+            with connection.cursor() as cursor:
+                cursor.execute(immediate)
+        self.rows[spec.name] = write_rows(table, columns, rows(), streaming=False)
 
     def settle(self) -> None:
         """Wait until every row loaded is written and its foreign keys checked; until then the
