@@ -37,6 +37,12 @@ class _Aborted(Exception):
     pass
 
 
+def _busy(*args: Any) -> None:
+    # A query from the caller's thread would wait for the connection the COPY holds, while the
+    # COPY waits for the caller's rows: fail instead of hanging.
+    raise RuntimeError("the connection is busy with a COPY: call finish() or abort() first")
+
+
 class BackgroundCopy:
     def __init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BATCHES)
@@ -86,6 +92,7 @@ class BackgroundCopy:
             self.finish()
         if self._thread is None:
             connection.ensure_connection()
+            connection.execute_wrappers.append(_busy)
             self._thread = threading.Thread(
                 target=self._run, args=(connection.connection,), name="backup-copy", daemon=True
             )
@@ -97,6 +104,7 @@ class BackgroundCopy:
             self._queue.put(how)
             self._thread.join()
             self._thread = None
+            connection.execute_wrappers.remove(_busy)
 
     def _run(self, raw: Any) -> None:
         item = self._queue.get()

@@ -4,7 +4,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from backup import background_copy
@@ -558,6 +558,48 @@ def test_replace_and_new_tenant_on_postgresql_load_straight_into_the_tenant_tabl
     else:
         assert "meter_reading" in _staged_tables(applied.captured_queries)
         assert "meter_reading" in _staged_tables(restored.captured_queries)
+
+
+def test_rows_copied_in_the_background_are_written_checked_or_stopped(tenant):
+    if connection.vendor != "postgresql":
+        # COPY is PostgreSQL's: elsewhere nothing loads straight, so nothing copies in the
+        # background.
+        assert not applies(registry(), Mode.REPLACE, True)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE copied (n integer PRIMARY KEY)")
+    copy = background_copy.BackgroundCopy()
+    try:
+        _background_copy_cases(copy)
+    finally:
+        copy.abort()  # never a thread left holding the connection, whatever failed
+
+
+def _background_copy_cases(copy: background_copy.BackgroundCopy) -> None:
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM copied")
+            return cursor.fetchone()[0]
+
+    assert copy.write('"copied"', ["n"], ((n,) for n in range(2500))) == 2500
+    # Until it is finished, a query fails instead of waiting for the connection for ever.
+    with pytest.raises(RuntimeError, match="busy with a COPY"):
+        Tenant.objects.count()
+    copy.finish()
+    assert not copy_threads()
+    assert count() == 2500
+    # A key refused is Django's error, raised when finishing.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        copy.write('"copied"', ["n"], [(3000,), (5,)])
+        copy.finish()
+    assert count() == 2500
+    # Stopped half-way, nothing more is written once the savepoint is rolled back.
+    with transaction.atomic():
+        copy.write('"copied"', ["n"], ((n,) for n in range(3000, 3100)))
+        copy.abort()
+        transaction.set_rollback(True)
+    assert not copy_threads()
+    assert count() == 2500
 
 
 def test_only_tables_whose_constraints_check_what_staging_checks_load_straight(settings):
