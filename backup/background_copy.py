@@ -8,8 +8,8 @@ a new tenant of 1.7 million rows, growing with the tenant). With the foreign key
 COPY statement checks its own rows when it ends; so the rows go out in statements of about
 `CHUNK_ROWS` rows (a statement ends with the batch that reaches it) from this thread, while the
 caller's thread reads and checks the next rows of the file and queues them. A new-tenant restore
-of those 1.7 million rows took 30.5-33.7 s instead of 38.6 s; a replace, whose deletion gives
-PostgreSQL more to do, now keeps it busy throughout and took as long as before.
+of those 1.7 million rows took 30.5-33.7 s instead of 38.6 s, a replace 37.6-38.6 s instead of
+40.9 s, all of it PostgreSQL's work now (`bench/README.md`).
 
 The thread uses the database connection of the thread that made it (a psycopg connection may be
 used from any thread); the caller must not use the connection until `finish` or `abort` returned.

@@ -3,8 +3,9 @@
 Through staging tables every row is written twice (into its staging table, then from there into
 its tenant table), and PostgreSQL waits while Python reads the file. Loaded straight into the
 tenant table, a row is written once, while Python reads the next one, and its foreign keys are
-checked while Python reads on (`background_copy`). A replace of 1.7 million rows took 39 s instead
-of 54, a new-tenant restore 31-34 s instead of 61 (`bench/README.md`).
+checked while Python reads on (`background_copy`). On one day a replace of 1.7 million rows took
+39 s instead of 54, a new-tenant restore 40 s instead of 61; checking the foreign keys as the rows
+are written then took those to 38 s and 31-34 s on another (`bench/README.md`).
 
 The load is optimistic. It stops at the first sign of trouble and raises `Retry`: a row with a
 problem, a key that a unique constraint refuses, a reference that does not resolve within the
@@ -87,7 +88,8 @@ class DirectLoad:
         self._foreign_keys: dict[str, list[str]] = {}  # deferrable ones, quoted, per db_table
 
     def start(self) -> None:
-        """Delete this tenant's rows of every table a replace loads, referring tables first."""
+        """Delete this tenant's rows of every table a replace loads, referring tables first, and
+        find the foreign keys that `_immediate` makes checked as each table is loaded."""
         with connection.cursor() as cursor:
             for spec in reversed(self.reg.tenant_tables):
                 if replaced(self.mode, spec):

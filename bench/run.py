@@ -127,9 +127,10 @@ class Bench:
         self.analyze(url)
         ops["merge_changed"] = self.op(url, "merge", str(export))
         ops["merge_changed"]["mutation"] = mutated
-        # The mutation and the merge left about a quarter of the rows dead, more than the 20%
-        # at which autovacuum vacuums a table; each import after them starts from the state it
-        # leaves. Right after another import, the 1M replace took 36.7 s against 33.8-34.9 s.
+        # Each import from a vacuumed state, so that its figure does not depend on what ran
+        # before it (the baselines load into fresh tables): the merge leaves a tenth of the rows
+        # dead, a replace all of the tenant's old rows. A 1M replace right after another took
+        # 36.7 s against 33.8-34.9 s.
         self.analyze(url)
         ops["replace"] = self.op(url, "replace", str(export))
         self.analyze(url)
