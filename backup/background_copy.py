@@ -23,6 +23,8 @@ from typing import Any
 
 from django.db import connection
 
+from .staging import copy_statement
+
 # Rows per COPY statement: when one ends, PostgreSQL checks its rows' foreign keys while the next
 # rows are read. Batches of rows are what the threads hand over, and the queue holds enough of
 # them for the reading to go on during a whole statement's check.
@@ -55,8 +57,7 @@ class BackgroundCopy:
         """Queue the rows (in `columns` order, prepared for the database) for `table` (quoted),
         after the statement `first` if any; returns how many rows. A failure of an earlier
         statement is raised here or by `finish`."""
-        statement = f"COPY {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "
-        statement += "FROM STDIN"
+        statement = copy_statement(table, columns)
         if first:
             self._put(first)
         written = 0

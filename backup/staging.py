@@ -119,11 +119,16 @@ def write_rows(
     return written
 
 
+def copy_statement(table: str, columns: Sequence[str]) -> str:
+    """COPY of rows into `table` (quoted), given in `columns` order."""
+    return f"COPY {table} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+
+
 def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     # One COPY for the whole table; the queued writer sends the data from its own thread, so
     # PostgreSQL takes in rows while Python is still reading and checking the next ones.
     written = 0
-    statement = f"COPY {table} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+    statement = copy_statement(table, columns)
     # Raw psycopg: its errors become Django's (an `IntegrityError` on a duplicate key, say).
     with connection.wrap_database_errors, connection.cursor() as cursor:
         raw = cursor.cursor
