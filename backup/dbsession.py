@@ -9,7 +9,9 @@ def configure_session() -> None:
 
     - `work_mem` is `BACKUP_WORK_MEM`: an export sorts each table by id and an import groups and
       joins its staging tables; with PostgreSQL's default 4 MB a million rows go to temporary
-      files, which cost a third of an export's database time.
+      files, which cost a third of an export's database time. 128 MB (per sort, and per
+      parallel worker) sorts a million readings in memory: 1.18 s for the table against 1.30 s
+      with 64 MB, which spilled 70-80 MB per worker.
     - No JIT compilation: it costs tens of milliseconds per query for expressions that run in
       well under a microsecond a row; without it an export of 1.7 million rows took 4% less
       time and a preview 3% less."""
@@ -18,5 +20,5 @@ def configure_session() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-            [getattr(settings, "BACKUP_WORK_MEM", "64MB")],
+            [getattr(settings, "BACKUP_WORK_MEM", "128MB")],
         )

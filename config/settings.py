@@ -132,7 +132,7 @@ BACKUP_IMPORT_LOCK_WAIT_SECONDS = env.int("BACKUP_IMPORT_LOCK_WAIT_SECONDS", def
 # PostgreSQL's COPY-based fast paths; off, PostgreSQL takes the portable path SQLite takes.
 BACKUP_FAST_PATHS = env.bool("BACKUP_FAST_PATHS", default=True)
 # PostgreSQL's work_mem for the transaction of an export or import (its sorts and hashes).
-BACKUP_WORK_MEM = env.str("BACKUP_WORK_MEM", default="64MB")
+BACKUP_WORK_MEM = env.str("BACKUP_WORK_MEM", default="128MB")
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "not authenticated" into 401, not 403.
