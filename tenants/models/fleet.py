@@ -122,7 +122,6 @@ class Component(TenantScopedModel):
 
     class Meta:
         constraints = [natural_key("component", "serial_number")]
-        indexes = [models.Index(fields=["vehicle"], name="component_vehicle")]
 
 
 class ComponentEvent(TenantScopedModel):
