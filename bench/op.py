@@ -5,8 +5,10 @@ Prints one JSON object: seconds, rows, peak RSS in MB and whatever the operation
 Only the operation itself is timed, not Django's start-up.
 """
 
+import hashlib
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -23,12 +25,13 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
+from backup.errors import ValidationFailed  # noqa: E402
 from backup.export import ExportOptions, export_tenant, exported_tables  # noqa: E402
 from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
 from backup.plan import Mode  # noqa: E402
 from backup.streams import open_output  # noqa: E402
 from backup.tables import registry  # noqa: E402
-from tenants.models import Tenant  # noqa: E402
+from tenants.models import AuditLog, Tenant  # noqa: E402
 
 TENANT = "demo"
 
@@ -90,6 +93,74 @@ def op_new_tenant(path: str) -> dict[str, Any]:
     return _import(
         path, ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="demo-copy"), apply=True
     )
+
+
+def op_late_failure(path: str, broken_path: str) -> dict[str, Any]:
+    """A replace of the export whose very last row (the last row of the last tenant table) has a
+    wrong id, so that the import fails after it has deleted the tenant's rows and loaded all the
+    others. Timed: the import until it has failed and rolled back. Every table but the audit
+    log (where the failure is recorded) must then hold exactly what it held before."""
+    rows = _break_last_row(path, broken_path)
+    before = fingerprints()
+    started = time.perf_counter()
+    try:
+        import_backup(broken_path, tenant=tenant(), options=ImportOptions(mode=Mode.REPLACE))
+    except ValidationFailed as failed:
+        error = str(failed.problems[0])
+    else:
+        raise SystemExit("late_failure: the import of a broken file did not fail")
+    seconds = time.perf_counter() - started
+    after = fingerprints()
+    changed = sorted(name for name in before if before[name] != after[name])
+    return {"rows": rows, "seconds": seconds, "error": error, "tables_changed": changed}
+
+
+def _break_last_row(path: str, broken_path: str) -> int:
+    """Copies the export (one row per line, as the export writes it), giving the last row of
+    section tenant_data the id 'not-a-uuid'; returns the number of rows of that section."""
+    rows = 0
+    in_tenant_data = False
+    previous = b""
+    with open(path, "rb") as source, open(broken_path, "wb") as out:
+        for line in source:
+            if line.startswith(b'"tenant_data":'):
+                in_tenant_data = True
+            elif in_tenant_data and line == b"]\n" and previous.startswith(b'{"id":'):
+                previous, broken = re.subn(rb'^\{"id":"[^"]*"', b'{"id":"not-a-uuid"', previous)
+                assert broken == 1, previous
+                in_tenant_data = False
+            rows += in_tenant_data and line.startswith(b'{"id":')
+            out.write(previous)
+            previous = line
+        out.write(previous)
+    return rows
+
+
+def fingerprints() -> dict[str, str]:
+    """A digest of every row of every table of the project's models but the audit log."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    models = [get_user_model()]
+    for label in ("masterdata", "tenants"):
+        models.extend(m for m in apps.get_app_config(label).get_models() if m is not AuditLog)
+    found = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in models:
+            table = connection.ops.quote_name(model._meta.db_table)
+            pk = connection.ops.quote_name(model._meta.pk.column)
+            digest = hashlib.sha256()
+            query = f"SELECT * FROM {table} ORDER BY {pk}"
+            if connection.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+                    for data in copy:
+                        digest.update(data)
+            else:
+                cursor.execute(query)
+                while block := cursor.fetchmany(2000):
+                    digest.update(repr(block).encode())
+            found[model._meta.db_table] = digest.hexdigest()
+    return found
 
 
 def op_copy_to(directory: str) -> dict[str, Any]:
@@ -225,6 +296,7 @@ OPERATIONS = {
     "dumpdata": op_dumpdata,
     "loaddata": op_loaddata,
     "mutate": op_mutate,
+    "late_failure": op_late_failure,
 }
 
 
@@ -232,7 +304,7 @@ def main() -> None:
     name, *args = sys.argv[1:]
     started = time.perf_counter()
     result = OPERATIONS[name](*args)
-    result["seconds"] = time.perf_counter() - started
+    result.setdefault("seconds", time.perf_counter() - started)
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     connection.close()
     print(json.dumps(result))

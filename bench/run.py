@@ -135,6 +135,10 @@ class Bench:
         ops["replace"] = self.op(url, "replace", str(export))
         self.analyze(url)
         ops["new_tenant"] = self.op(url, "new_tenant", str(export))
+        self.analyze(url)
+        broken = self.work / f"late-failure-{readings}.json"
+        ops["late_failure"] = self.op(url, "late_failure", str(export), str(broken))
+        broken.unlink()
         if self.database == "postgresql":
             target = self.fresh(f"{name}_copy")
             self.copy_prerequisites(url, target)
@@ -188,6 +192,7 @@ ORDER = [
     "merge_changed",
     "replace",
     "new_tenant",
+    "late_failure",
     "copy_to",
     "copy_from",
     "dumpdata",
@@ -209,6 +214,9 @@ def checks(size: dict[str, Any], database: str) -> list[tuple[str, float, str, b
             value = rate(ops[a]) / rate(ops[b])
             found.append((name, value, f">= {wanted}x", value >= wanted))
 
+    if "late_failure" in ops:
+        changed = len(ops["late_failure"]["tables_changed"])
+        found.append(("tables changed by the failed replace", changed, "= 0", changed == 0))
     if database == "postgresql":
         ratio("export / COPY TO (rows/s)", "export", "copy_to", 0.5)
         ratio("export / dumpdata (rows/s)", "export", "dumpdata", 15)
@@ -262,6 +270,13 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name}{note} | {op['rows']:,} | {op['seconds']:.1f} | {rate(op):,.0f} | "
                 f"{file_mb} | {op['rss_mb']:.0f} |"
             )
+        if "late_failure" in ops:
+            changed = ", ".join(ops["late_failure"]["tables_changed"]) or "none"
+            lines += [
+                "",
+                f"The failed replace (`late_failure`) stopped at: {ops['late_failure']['error']} "
+                f"(tables changed: {changed}).",
+            ]
         lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
         for name, value, wanted, met in size["checks"]:
             lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met else 'NO'} |")
