@@ -97,9 +97,10 @@ def op_new_tenant(path: str) -> dict[str, Any]:
 
 def op_late_failure(path: str, broken_path: str) -> dict[str, Any]:
     """A replace of the export whose very last row (the last row of the last tenant table) has a
-    wrong id, so that the import fails after it has deleted the tenant's rows and loaded all the
-    others. Timed: the import until it has failed and rolled back. Every table but the audit
-    log (where the failure is recorded) must then hold exactly what it held before."""
+    wrong id. On PostgreSQL the import finds it after deleting the tenant's rows and loading all
+    the others (on SQLite, before it touches the tenant tables: rows are staged first). Timed:
+    the import until it has failed and rolled back. Every table but the audit log (where the
+    failure is recorded) must then hold exactly what it held before."""
     rows = _break_last_row(path, broken_path)
     before = fingerprints()
     started = time.perf_counter()
