@@ -138,16 +138,12 @@ def _break_last_row(path: str, broken_path: str) -> int:
 
 
 def fingerprints() -> dict[str, str]:
-    """A digest of every row of every table of the project's models but the audit log."""
-    from django.apps import apps
-    from django.contrib.auth import get_user_model
-
-    models = [get_user_model()]
-    for label in ("masterdata", "tenants"):
-        models.extend(m for m in apps.get_app_config(label).get_models() if m is not AuditLog)
+    """A digest of every row of every dumped model's table but the audit log."""
     found = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        for model in models:
+        for model in dumped_models():
+            if model is AuditLog:
+                continue
             table = connection.ops.quote_name(model._meta.db_table)
             pk = connection.ops.quote_name(model._meta.pk.column)
             digest = hashlib.sha256()
@@ -204,15 +200,19 @@ def op_copy_from(directory: str, target_url: str) -> dict[str, Any]:
 DUMPED = ["auth.user", "masterdata", "tenants"]
 
 
-def dumped_rows() -> int:
-    """Rows of the models dumpdata writes (and loaddata reads back)."""
+def dumped_models() -> list[Any]:
+    """The models dumpdata writes (and loaddata reads back): users and two apps' models."""
     from django.apps import apps
     from django.contrib.auth import get_user_model
 
     models = [get_user_model()]
     for label in DUMPED[1:]:
         models.extend(apps.get_app_config(label).get_models())
-    return sum(model._default_manager.count() for model in models)
+    return models
+
+
+def dumped_rows() -> int:
+    return sum(model._default_manager.count() for model in dumped_models())
 
 
 def op_dumpdata(path: str) -> dict[str, Any]:
