@@ -119,7 +119,7 @@ class DirectLoad:
         return f"SET CONSTRAINTS {', '.join(names)} IMMEDIATE" if names else ""
 
     def load(self, spec: TableSpec, staged: Iterable[tuple], *, streaming: bool) -> None:
-        """Write a table's staged rows (as `importer._row_stager` makes them) into the tenant
+        """Write a table's staged rows (as `stager.row_stager` makes them) into the tenant
         table; `Retry` at the first row with a problem."""
         columns, make_row = _row_maker(spec, self.tid, self.new_id)
         problems = self.problems

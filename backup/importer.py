@@ -10,19 +10,16 @@ or new-tenant restore on PostgreSQL first tries loading straight into the tenant
 import hashlib
 import io
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import (
-    DEFAULT_DB_ALIAS,
     DatabaseError,
     IntegrityError,
     connection,
-    connections,
     transaction,
 )
 
@@ -41,13 +38,13 @@ from .errors import (
     UnsupportedVersion,
 )
 from .masters import MasterData
-from .plan import Mode, Planner, ProblemLog, TableCounts, replaced, row_label
+from .plan import Mode, Planner, ProblemLog, TableCounts, replaced
 from .reader import BackupReader
+from .stager import Users, row_stager
 from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
-from .values import decoder, text_decoder
 
 Source = str | Path | BinaryIO
 
@@ -140,180 +137,8 @@ def _lock_tenant(tenant: Tenant) -> None:
         cursor.execute("SET LOCAL lock_timeout = DEFAULT")
 
 
-class _Users:
-    """Users named by email in a backup, looked up once each."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, Any] = {}
-        self.model = get_user_model()
-
-    def get(self, email: str) -> Any:
-        if email not in self.ids:
-            found = list(
-                self.model.objects.filter(email__iexact=email).values_list("pk", flat=True)[:2]
-            )
-            self.ids[email] = found[0] if len(found) == 1 else None
-        return self.ids[email]
-
-
-_MISSING = object()
-
-
-# Types whose decoded value Django stores as it is on SQLite.
-_SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
-
-
-def _prepare(f: Any, fast: str | None, conn: Any) -> Callable[[Any], Any] | None:
-    """How a decoded value is made ready for the staging table: Django's own preparation, or
-    on a fast path (`fast` names the database) no more than needed. PostgreSQL: nothing (psycopg
-    sends the decoded Python values as they are) but JSON, which needs its adapter. SQLite:
-    nothing for values Django stores as they are, nor for text from `text_decoder`, which is
-    already in Django's storage form; the rest (values in other forms) as Django would."""
-    prep = f.model_field.get_db_prep_save
-    if fast == "postgresql" and f.type != "json":
-        return None
-    if fast == "sqlite" and f.type in _SQLITE_AS_IS:
-        return None
-    if fast == "sqlite" and f.type != "json":
-        return lambda value: value if type(value) is str else prep(value, connection=conn)
-    return lambda value: prep(value, connection=conn)
-
-
-def _row_stager(
-    spec: TableSpec,
-    mode: Mode,
-    masters: MasterData,
-    users: _Users,
-    problems: ProblemLog,
-) -> Callable[[int, Any], tuple]:
-    """A function turning a file row into the staging table's tuple, logging what is wrong.
-
-    It runs once per row of the file, so everything that does not depend on the row is decided
-    here, and the row's label is only built when there is a problem to report."""
-    fast = (
-        connection.vendor
-        if connection.vendor in ("postgresql", "sqlite")
-        and getattr(settings, "BACKUP_FAST_PATHS", True)
-        else None
-    )
-    # The connection itself, not the proxy, which costs a look-up on every use (per value).
-    conn = connections[DEFAULT_DB_ALIAS]
-
-    def _master_ref(target: str, name: str) -> Callable[[Any, _Label], Any]:
-        local = masters.local[target]
-
-        def lookup(file_id: Any, label: _Label) -> Any:
-            if file_id not in local:
-                problems.add(
-                    table,
-                    str(label),
-                    name,
-                    f"refers to {target} {file_id}, which is not in master_data",
-                )
-                return None
-            return local[file_id]  # None when missing: already reported with the master data
-
-        return lookup
-
-    def _user_ref(name: str, null: bool) -> Callable[[Any, _Label], Any]:
-        def lookup(email: str, label: _Label) -> Any:
-            found = users.get(email)
-            if found is None and not null:
-                problems.add(table, str(label), name, f"no user with email {email!r} here")
-            return found
-
-        return lookup
-
-    fields = []
-    for f in spec.fields:
-        default = None if f.required else f.model_field.get_default()
-        if f.kind == "master_fk":
-            lookup = _master_ref(f.target, f.name)
-        elif f.kind == "user_fk":
-            lookup = _user_ref(f.name, f.null)
-        else:
-            lookup = None
-        decode = (fast and text_decoder(f, fast)) or decoder(f)
-        prep = _prepare(f, fast, conn)
-        fields.append((f.name, f.required, f.null, default, decode, lookup, prep))
-    secrets = [s.present_field for s in spec.secrets]
-    known = frozenset(spec.file_fields())
-    natural_key = spec.natural_key
-    table = spec.name
-    replace = replaced(mode, spec)
-    new_tenant = mode == Mode.NEW_TENANT
-    # In a new tenant the staging table gives each row its fresh id itself (`StagingTable`).
-    unknown = (None,) * ((1 if new_tenant else 2) + len(fields) + len(secrets))
-
-    def stage(position: int, raw: Any) -> tuple:
-        if type(raw) is not dict:
-            problems.add(table, row_label(position), "", "a row must be a JSON object")
-            return (position, True, *unknown)
-        label = _Label(position, raw, natural_key)
-        bad = False
-        if not known.issuperset(raw):
-            for name in sorted(raw.keys() - known):
-                problems.add(table, str(label), name, "unknown field")
-            bad = True
-        values: list[Any] = []
-        for name, required, null, default, decode, lookup, prep in fields:
-            value = raw.get(name, _MISSING)
-            if value is _MISSING:
-                if required:
-                    problems.add(table, str(label), name, "required field missing")
-                    bad = True
-                value = default
-            elif value is None:
-                if not null:
-                    problems.add(table, str(label), name, "must not be null")
-                    bad = True
-            else:
-                try:
-                    value = decode(value)
-                except ValueError as exc:
-                    problems.add(table, str(label), name, str(exc))
-                    bad = True
-                    value = None
-                else:
-                    if lookup is not None:
-                        value = lookup(value, label)
-                        bad = bad or (value is None and not null)
-            if prep is not None and value is not None:
-                value = prep(value)
-            values.append(value)
-        flags = []
-        for name in secrets:
-            value = raw.get(name, False)
-            if type(value) is not bool:
-                problems.add(table, str(label), name, "expected true or false")
-                value, bad = False, True
-            flags.append(value)
-        # What is known before any planning is written with the row, not updated later.
-        if new_tenant:
-            return (position, bad, CREATE, *values, *flags)
-        if replace:
-            target, action = values[0], CREATE
-        else:  # merge: the row's own id, until matching says otherwise
-            target, action = values[0], None
-        return (position, bad, target, action, *values, *flags)
-
-    return stage
-
-
 class _CheckEverything(Exception):
     """Problems were found while some checks were left to the constraints."""
-
-
-class _Label:
-    """A row's label for problems ("row 12 (serial_number='X')"), built only when needed."""
-
-    __slots__ = ("key", "position", "raw")
-
-    def __init__(self, position: int, raw: dict[str, Any], key: tuple[str, ...]) -> None:
-        self.position, self.raw, self.key = position, raw, key
-
-    def __str__(self) -> str:
-        return row_label(self.position, {k: self.raw[k] for k in self.key if k in self.raw})
 
 
 def _check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:
@@ -404,7 +229,7 @@ class _Import:
                 raise Retry
             self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
             self.direct.start()
-        users = _Users()
+        users = Users()
         for table, rows in reader.table_section("tenant_data"):
             self._read(table, self._upgraded(steps, "tenant_data", table, rows), masters, users)
             if self.direct and self.problems:
@@ -532,7 +357,7 @@ class _Import:
         return self.tenant
 
     def _read(
-        self, table: str, rows: Iterator[tuple[int, Any]], masters: MasterData, users: _Users
+        self, table: str, rows: Iterator[tuple[int, Any]], masters: MasterData, users: Users
     ) -> None:
         """A table of tenant_data, loaded into its staging table or (`direct`) its own."""
         try:
@@ -545,7 +370,7 @@ class _Import:
         if table in self._rows_read():
             self.problems.add(table, "", "", "the table appears twice in tenant_data")
             return
-        stage_row = _row_stager(spec, self.mode, masters, users, self.problems)
+        stage_row = row_stager(spec, self.mode, masters, users, self.problems)
         staged = (stage_row(position, raw) for position, raw in rows)
         # Users are looked up by email while rows are read: those tables load in batches.
         streaming = not spec.fields_of_kind("user_fk")

@@ -343,6 +343,46 @@ def test_ids_of_another_tenants_rows_are_refused(tenant, other):
     assert other_site.name == "Their pit"
 
 
+def test_every_kind_of_problem_in_a_row_names_its_row_and_field(tenant):
+    document = parse(export_bytes(tenant))
+    data = document["tenant_data"]
+    vehicle, credential = data["vehicle"][0], data["integration_credential"][0]
+    vehicle["serial_number"] = None
+    vehicle["colour"] = "yellow"
+    del vehicle["fleet_number"]  # not required: its default
+    del vehicle["site"]
+    vehicle["purchase_price"] = "a lot"
+    credential["has_secret"] = "yes"
+    data["membership"][0]["user"] = "nobody@example.com"
+    # Two forecasts of one vehicle and day whose activity is unknown: rows with a problem are
+    # left out of the natural-key check, so no "appears twice" besides.
+    for forecast in data["forecast"][:2]:
+        forecast.update(activity=99999, vehicle=data["forecast"][0]["vehicle"], due_on="2030-01-01")
+    before = snapshot(audit=False)
+    for options in (MERGE, REPLACE):
+        with pytest.raises(ValidationFailed) as caught:
+            run(dump(document), tenant, options)
+        found = [(p.table, p.row.split(" (")[0], p.field, p.message) for p in caught.value.problems]
+        assert found == [
+            ("integration_credential", "row 1", "has_secret", "expected true or false"),
+            ("membership", "row 1", "user", "no user with email 'nobody@example.com' here"),
+            ("vehicle", "row 1", "colour", "unknown field"),
+            ("vehicle", "row 1", "site", "required field missing"),
+            ("vehicle", "row 1", "serial_number", "must not be null"),
+            ("vehicle", "row 1", "purchase_price", "'a lot' is not a decimal number"),
+            *(
+                (
+                    "forecast",
+                    f"row {n}",
+                    "activity",
+                    "refers to work_activity 99999, which is not in master_data",
+                )
+                for n in (1, 2)
+            ),
+        ]
+    assert snapshot(audit=False) == before
+
+
 def test_a_problem_in_the_last_table_leaves_everything_unchanged(tenant):
     document = parse(export_bytes(tenant))
     last = registry().tenant_tables[-1].name
