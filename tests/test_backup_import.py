@@ -353,6 +353,8 @@ def test_every_kind_of_problem_in_a_row_names_its_row_and_field(tenant):
     del vehicle["site"]
     vehicle["purchase_price"] = "a lot"
     credential["has_secret"] = "yes"
+    data["tco_scenario"].append("a scenario")
+    document["statistics"]["tco_scenario"] += 1
     data["membership"][0]["user"] = "nobody@example.com"
     # Two forecasts of one vehicle and day whose activity is unknown: rows with a problem are
     # left out of the natural-key check, so no "appears twice" besides.
@@ -366,6 +368,7 @@ def test_every_kind_of_problem_in_a_row_names_its_row_and_field(tenant):
         assert found == [
             ("integration_credential", "row 1", "has_secret", "expected true or false"),
             ("membership", "row 1", "user", "no user with email 'nobody@example.com' here"),
+            ("tco_scenario", "row 2", "", "a row must be a JSON object"),
             ("vehicle", "row 1", "colour", "unknown field"),
             ("vehicle", "row 1", "site", "required field missing"),
             ("vehicle", "row 1", "serial_number", "must not be null"),
