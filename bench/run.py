@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,10 @@ def sizes_for(readings: int) -> list[str]:
 
 
 class Bench:
-    def __init__(self, database: str, work: Path) -> None:
+    def __init__(self, database: str, work: Path, repeat: int) -> None:
         self.database = database
         self.work = work
+        self.repeat = repeat
         self.env = {
             **os.environ,
             "PYTHONPYCACHEPREFIX": str(work / "pycache"),
@@ -89,18 +91,42 @@ class Bench:
             subprocess.run(["psql", url, "-qc", "CHECKPOINT"], check=True)
 
     # -- operations --------------------------------------------------------------------------
-    def op(self, url: str, name: str, *args: str, label: str = "") -> dict[str, Any]:
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "op.py"), name, *args],
-            env={**self.env, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+    def op(
+        self,
+        url: str,
+        name: str,
+        *args: str,
+        label: str = "",
+        repeat: bool = False,
+        before: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run one operation in its own process (`before` first, untimed). `repeat`: for an
+        operation that leaves the database as it found it, `self.repeat` runs, whose median
+        time is the figure (this machine's speed varies by a third from one run of a second or
+        so to the next), with every run's seconds kept and the highest peak RSS."""
+        results = []
+        for _ in range(self.repeat if repeat else 1):
+            if before is not None:
+                before()
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "op.py"), name, *args],
+                env={**self.env, "DATABASE_URL": url},
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs = sorted(r["seconds"] for r in results)
+        result = next(r for r in results if r["seconds"] == runs[len(runs) // 2])
+        result["rss_mb"] = max(r["rss_mb"] for r in results)
+        if "rows_written" in result:  # none, in every run
+            result["rows_written"] = max(r["rows_written"] for r in results)
+        if len(runs) > 1:
+            result["runs"] = [r["seconds"] for r in results]
+        spread = f" ({runs[0]:.1f}-{runs[-1]:.1f})" if len(runs) > 1 else ""
         print(
             f"    {label or name:<14} {result.get('rows', 0):>10,} rows {result['seconds']:8.1f} s "
-            f"{result['rss_mb']:7.0f} MB",
+            f"{result['rss_mb']:7.0f} MB{spread}",
             flush=True,
         )
         return result
@@ -117,12 +143,12 @@ class Bench:
         # Untimed: the first export after the seed took 4.1 s and every later one 3.2 s (COPY TO
         # showed no such difference), so one export warms up before the measured one.
         self.op(url, "export", str(export), label="(warm-up)")
-        ops["export"] = self.op(url, "export", str(export))
-        ops["dumpdata"] = self.op(url, "dumpdata", str(dump))
+        ops["export"] = self.op(url, "export", str(export), repeat=True)
+        ops["dumpdata"] = self.op(url, "dumpdata", str(dump), repeat=True)
         if self.database == "postgresql":
-            ops["copy_to"] = self.op(url, "copy_to", str(self.work / "copy"))
-        ops["preview"] = self.op(url, "preview", str(export))
-        ops["merge_unchanged"] = self.op(url, "merge", str(export))
+            ops["copy_to"] = self.op(url, "copy_to", str(self.work / "copy"), repeat=True)
+        ops["preview"] = self.op(url, "preview", str(export), repeat=True)
+        ops["merge_unchanged"] = self.op(url, "merge", str(export), repeat=True)
         mutated = self.op(url, "mutate")
         self.analyze(url)
         ops["merge_changed"] = self.op(url, "merge", str(export))
@@ -131,8 +157,9 @@ class Bench:
         # before it (the baselines load into fresh tables): the merge leaves a tenth of the rows
         # dead, a replace all of the tenant's old rows. A 1M replace right after another took
         # 36.7 s against 33.8-34.9 s.
-        self.analyze(url)
-        ops["replace"] = self.op(url, "replace", str(export))
+        ops["replace"] = self.op(
+            url, "replace", str(export), repeat=True, before=lambda: self.analyze(url)
+        )
         self.analyze(url)
         ops["new_tenant"] = self.op(url, "new_tenant", str(export))
         self.analyze(url)
@@ -249,14 +276,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {report['machine']}. Python {report['python']}, ijson backend "
         f"`{report['ijson_backend']}`. Command: `{report['command']}`.",
         "",
+        f"Operations with their runs listed ran {report.get('repeat', 1)} times: their seconds "
+        "are the median.",
+        "",
     ]
     for size in report["sizes"]:
         ops = size["operations"]
         lines += [
             f"## {size['readings']:,} readings",
             "",
-            "| operation | rows | seconds | rows/s | file MB | peak RSS MB |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| operation | rows | seconds | rows/s | file MB | peak RSS MB | runs (s) |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for name in ORDER:
             if name not in ops:
@@ -266,9 +296,10 @@ def markdown(report: dict[str, Any]) -> str:
             if name == "loaddata" and op.get("at_readings") != size["readings"]:
                 note = f" (file of the {op['at_readings']:,}-reading run)"
             file_mb = f"{op['file_mb']:.0f}" if "file_mb" in op else ""
+            runs = ", ".join(f"{seconds:.1f}" for seconds in op.get("runs", []))
             lines.append(
                 f"| {name}{note} | {op['rows']:,} | {op['seconds']:.1f} | {rate(op):,.0f} | "
-                f"{file_mb} | {op['rss_mb']:.0f} |"
+                f"{file_mb} | {op['rss_mb']:.0f} | {runs} |"
             )
         if "late_failure" in ops:
             changed = ", ".join(ops["late_failure"]["tables_changed"]) or "none"
@@ -305,6 +336,14 @@ def main() -> None:
         "100,000 on SQLite). loaddata runs at most at 100,000 readings: above that it would "
         "take hours, so larger sizes load the file of the 100,000 run",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each operation that leaves the database as it was (export, dumpdata, "
+        "COPY TO, preview, merge of an unchanged backup, replace), of which the median is "
+        "kept (default: 3)",
+    )
     args = parser.parse_args()
     sizes = (
         [args.readings]
@@ -322,11 +361,12 @@ def main() -> None:
         "python": platform.python_version(),
         "ijson_backend": ijson.backend,
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+        "repeat": max(args.repeat, 1),
         "sizes": [],
     }
     print(f"ijson backend: {ijson.backend}", flush=True)
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
-        bench = Bench(args.database, Path(tmp))
+        bench = Bench(args.database, Path(tmp), max(args.repeat, 1))
         loaddata_file: Path | None = None
         for readings in sizes:
             size = bench.run_size(readings, loaddata_file)
