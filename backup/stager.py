@@ -3,9 +3,9 @@ master data and users looked up, every problem logged with the row's label.
 
 It runs once for every row of the file (1.7 million of them for a large tenant), so it is built
 once per table as the source of one function (`row_stager`): one statement block per field, its
-checks decided when the function is built, the row's values kept in local variables. A loop over
-the fields, deciding the same things for every value, spent about a third of the import's Python
-time on that bookkeeping.
+checks decided when the function is built, the row's values kept in local variables, and a row's
+label only made when it has a problem. The loop over the fields that it replaces, deciding the
+same things for every value, took 4-30% longer per row, by table (`bench/README.md`).
 """
 
 from collections.abc import Callable
@@ -74,28 +74,30 @@ def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> Callable[[Any], Any] 
     return lambda value: prep(value, connection=conn)
 
 
-def _master_ref(
-    masters: MasterData, problems: ProblemLog, table: str, f: FieldSpec
-) -> Callable[[Any, Label], Any]:
+# A reference looked up for a row: (value, position, row) -> id, or None when there is none.
+Lookup = Callable[[Any, int, dict[str, Any]], Any]
+
+
+def _master_ref(masters: MasterData, problems: ProblemLog, spec: TableSpec, f: FieldSpec) -> Lookup:
     local = masters.local[f.target]
 
-    def lookup(file_id: Any, label: Label) -> Any:
+    def lookup(file_id: Any, position: int, raw: dict[str, Any]) -> Any:
         if file_id not in local:
+            label = str(Label(position, raw, spec.natural_key))
             message = f"refers to {f.target} {file_id}, which is not in master_data"
-            problems.add(table, str(label), f.name, message)
+            problems.add(spec.name, label, f.name, message)
             return None
         return local[file_id]  # None when missing: already reported with the master data
 
     return lookup
 
 
-def _user_ref(
-    users: Users, problems: ProblemLog, table: str, f: FieldSpec
-) -> Callable[[Any, Label], Any]:
-    def lookup(email: str, label: Label) -> Any:
+def _user_ref(users: Users, problems: ProblemLog, spec: TableSpec, f: FieldSpec) -> Lookup:
+    def lookup(email: str, position: int, raw: dict[str, Any]) -> Any:
         found = users.get(email)
         if found is None and not f.null:
-            problems.add(table, str(label), f.name, f"no user with email {email!r} here")
+            label = str(Label(position, raw, spec.natural_key))
+            problems.add(spec.name, label, f.name, f"no user with email {email!r} here")
         return found
 
     return lookup
@@ -120,7 +122,7 @@ def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: bool) -> list[str]
     lines += ["else:", "    try:", f"        {v} = decode{i}({v})", "    except ValueError as exc:"]
     lines += [*_problem(name, "str(exc)", "        "), f"        {v} = None"]
     if lookup:
-        lines += ["    else:", f"        {v} = lookup{i}({v}, Label(position, raw, key))"]
+        lines += ["    else:", f"        {v} = lookup{i}({v}, position, raw)"]
         if not f.null:
             lines += [f"        if {v} is None:", "            bad = True"]
     if prep:
@@ -167,11 +169,12 @@ def row_stager(
         names[f"decode{i}"] = (fast and text_decoder(f, fast)) or decoder(f)
         lookup = None
         if f.kind == "master_fk":
-            lookup = _master_ref(masters, problems, table, f)
+            lookup = names[f"lookup{i}"] = _master_ref(masters, problems, spec, f)
         elif f.kind == "user_fk":
-            lookup = _user_ref(users, problems, table, f)
-        names[f"lookup{i}"] = lookup
-        names[f"prep{i}"] = prep = _prepare(f, fast, conn)
+            lookup = names[f"lookup{i}"] = _user_ref(users, problems, spec, f)
+        prep = _prepare(f, fast, conn)
+        if prep is not None:
+            names[f"prep{i}"] = prep
         body += _field_block(i, f, lookup=lookup is not None, prep=prep is not None)
     values = [f"v{i}" for i in range(len(spec.fields))]
     flags = []
