@@ -211,7 +211,7 @@ def _document(
             # the caller's snapshot applies instead.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            configure_session()
+            configure_session(export=True)
         yield _section(
             "metadata",
             {

@@ -26,6 +26,10 @@ PG = "postgres://postgres@127.0.0.1:5432/"
 LOADDATA_LIMIT_READINGS = 100_000  # loaddata is measured at this size (see --help)
 
 
+# The size that the targets are set for, per database.
+TARGET_READINGS = {"postgresql": 1_000_000, "sqlite": 100_000}
+
+
 def sizes_for(readings: int) -> list[str]:
     return [
         f"--readings={readings}",
@@ -308,7 +312,14 @@ def markdown(report: dict[str, Any]) -> str:
                 f"The failed replace (`late_failure`) stopped at: {ops['late_failure']['error']} "
                 f"(tables changed: {changed}).",
             ]
-        lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
+        lines.append("")
+        if size["readings"] != TARGET_READINGS[report["database"]]:
+            lines += [
+                f"The targets are set for {TARGET_READINGS[report['database']]:,} readings; at "
+                "this size they are shown for comparison only.",
+                "",
+            ]
+        lines += ["| target | measured | wanted | met |", "|---|---:|---|---|"]
         for name, value, wanted, met in size["checks"]:
             lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met else 'NO'} |")
         lines.append("")

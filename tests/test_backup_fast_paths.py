@@ -15,7 +15,7 @@ from django.test import override_settings
 from backup import copy_export, sqlite_export
 from backup.dbsession import configure_session
 from backup.errors import ValidationFailed
-from backup.export import DATABASE_JSON
+from backup.export import DATABASE_JSON, export_tenant
 from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
 from backup.tables import registry
@@ -179,11 +179,14 @@ def test_problems_are_identical_on_both_paths(tenant):
 @pytest.mark.django_db(transaction=True)  # the settings end with the real transaction
 @override_settings(BACKUP_WORK_MEM="96MB")
 def test_session_settings_last_only_for_the_transaction():
-    def settings_now() -> tuple[str, str] | None:
+    def settings_now() -> tuple[str, str, str] | None:
         if connection.vendor != "postgresql":
             return None
         with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('work_mem'), current_setting('jit')")
+            cursor.execute(
+                "SELECT current_setting('work_mem'), current_setting('jit'), "
+                "current_setting('parallel_tuple_cost')"
+            )
             return cursor.fetchone()
 
     before = settings_now()
@@ -192,5 +195,25 @@ def test_session_settings_last_only_for_the_transaction():
         inside = settings_now()
     assert settings_now() == before
     if connection.vendor == "postgresql":
-        assert inside == ("96MB", "off")
+        assert inside == ("96MB", "off", before[2])
         assert before != inside
+
+
+@pytest.mark.django_db(transaction=True)  # an export sets its session up in its own transaction
+def test_an_export_plans_rows_from_parallel_workers_as_free(tenant):
+    def tuple_cost() -> str | None:
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('parallel_tuple_cost')")
+            return cursor.fetchone()[0]
+
+    during: set[str | None] = set()
+    before = tuple_cost()
+    export_tenant(tenant, io.BytesIO(), progress=lambda table, rows: during.add(tuple_cost()))
+    assert tuple_cost() == before
+    if connection.vendor == "postgresql":
+        assert during == {"0"}
+        assert before != "0"
+    else:
+        assert during == {None}
