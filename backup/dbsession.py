@@ -25,10 +25,11 @@ def configure_session(*, export: bool = False) -> None:
       (`parallel_setup_cost`)."""
     if connection.vendor != "postgresql":
         return
+    values = {"work_mem": getattr(settings, "BACKUP_WORK_MEM", "128MB"), "jit": "off"}
+    if export:
+        values["parallel_tuple_cost"] = "0"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-            [getattr(settings, "BACKUP_WORK_MEM", "128MB")],
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)),
+            [item for pair in values.items() for item in pair],
         )
-        if export:
-            cursor.execute("SELECT set_config('parallel_tuple_cost', '0', true)")

@@ -58,20 +58,20 @@ _MISSING = object()
 _SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
 
 
-def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> Callable[[Any], Any] | None:
-    """How a decoded value is made ready for the staging table: Django's own preparation, or
-    on a fast path (`fast` names the database) no more than needed. PostgreSQL: nothing (psycopg
-    sends the decoded Python values as they are) but JSON, which needs its adapter. SQLite:
-    nothing for values Django stores as they are, nor for text from `text_decoder`, which is
-    already in Django's storage form; the rest (values in other forms) as Django would."""
+def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> tuple[Callable[[Any], Any], bool] | None:
+    """How a decoded value is made ready for the staging table: Django's own preparation, and
+    whether text is left as it is; None when nothing is needed. On a fast path (`fast` names the
+    database) no more than needed. PostgreSQL: nothing (psycopg sends the decoded Python values
+    as they are) but JSON, which needs its adapter. SQLite: nothing for values Django stores as
+    they are, nor for text from `text_decoder`, which is already in Django's storage form; the
+    rest (values in other forms) as Django would."""
     prep = f.model_field.get_db_prep_save
     if fast == "postgresql" and f.type != "json":
         return None
     if fast == "sqlite" and f.type in _SQLITE_AS_IS:
         return None
-    if fast == "sqlite" and f.type != "json":
-        return lambda value: value if type(value) is str else prep(value, connection=conn)
-    return lambda value: prep(value, connection=conn)
+    text_as_is = fast == "sqlite" and f.type != "json"
+    return (lambda value: prep(value, connection=conn)), text_as_is
 
 
 # A reference looked up for a row: (value, position, row) -> id, or None when there is none.
@@ -111,7 +111,9 @@ def _problem(field: str, message: str, indent: str) -> list[str]:
     ]
 
 
-def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: bool) -> list[str]:
+def _field_block(
+    i: int, f: FieldSpec, *, lookup: bool, prep: tuple[Callable[[Any], Any], bool] | None
+) -> list[str]:
     """The statements that leave field number `i` of a row, checked, in the local `v{i}`."""
     v, name = f"v{i}", repr(f.name)
     lines = [f"{v} = get({name}, _MISSING)", f"if {v} is _MISSING:"]
@@ -125,8 +127,9 @@ def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: bool) -> list[str]
         lines += ["    else:", f"        {v} = lookup{i}({v}, position, raw)"]
         if not f.null:
             lines += [f"        if {v} is None:", "            bad = True"]
-    if prep:
-        lines += [f"if {v} is not None:", f"    {v} = prep{i}({v})"]
+    if prep is not None:
+        text_as_is = f" and type({v}) is not str" if prep[1] else ""
+        lines += [f"if {v} is not None{text_as_is}:", f"    {v} = prep{i}({v})"]
     return lines
 
 
@@ -174,8 +177,8 @@ def row_stager(
             lookup = names[f"lookup{i}"] = _user_ref(users, problems, spec, f)
         prep = _prepare(f, fast, conn)
         if prep is not None:
-            names[f"prep{i}"] = prep
-        body += _field_block(i, f, lookup=lookup is not None, prep=prep is not None)
+            names[f"prep{i}"] = prep[0]
+        body += _field_block(i, f, lookup=lookup is not None, prep=prep)
     values = [f"v{i}" for i in range(len(spec.fields))]
     flags = []
     for j, secret in enumerate(spec.secrets):

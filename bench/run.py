@@ -356,6 +356,7 @@ def main() -> None:
         "kept (default: 3)",
     )
     args = parser.parse_args()
+    repeat = max(args.repeat, 1)
     sizes = (
         [args.readings]
         if args.readings
@@ -372,12 +373,12 @@ def main() -> None:
         "python": platform.python_version(),
         "ijson_backend": ijson.backend,
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-        "repeat": max(args.repeat, 1),
+        "repeat": repeat,
         "sizes": [],
     }
     print(f"ijson backend: {ijson.backend}", flush=True)
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
-        bench = Bench(args.database, Path(tmp), max(args.repeat, 1))
+        bench = Bench(args.database, Path(tmp), repeat)
         loaddata_file: Path | None = None
         for readings in sizes:
             size = bench.run_size(readings, loaddata_file)
