@@ -9,6 +9,7 @@ written as null.
 import datetime as dt
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
@@ -247,9 +248,9 @@ def _document(
                 yield spec.name, _counted(spec, table_queryset(tenant, spec, options))
 
         def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
-            database_json = fast_path and next((m for m in DATABASE_JSON if m.supports(spec)), None)
+            database_json = next((m for m in row_blocks if m.supports(spec)), None)
             if database_json:
-                blocks = database_json.row_blocks(spec, qs)
+                blocks = row_blocks[database_json](spec, qs)
             else:
                 write = _row_writer(spec)
                 blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
@@ -261,7 +262,12 @@ def _document(
             if progress:
                 progress(spec.name, count)
 
-        yield from _tables("tenant_data", tenant_rows())
+        with ExitStack() as stack:
+            row_blocks = {
+                m: stack.enter_context(m.exporting(tenant, tables))
+                for m in (DATABASE_JSON if fast_path else ())
+            }
+            yield from _tables("tenant_data", tenant_rows())
         yield _section("statistics", result.statistics) + b"}\n"
 
     record(

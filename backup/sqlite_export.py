@@ -14,13 +14,19 @@ them and Python puts in each one read and written again as the portable path doe
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import orjson
 from django.db import connection
 from django.db.models import QuerySet
 
-from .tables import FieldSpec, TableSpec
+from tenants.models import Tenant
+
+from .tables import FieldSpec, TableSpec, registry
+
+RowBlocks = Callable[[TableSpec, QuerySet], Iterator[bytes]]
 
 FETCH_ROWS = 2000
 EXACT_DIGITS = 15  # a double holds any decimal of up to 15 significant digits exactly
@@ -38,6 +44,15 @@ def _supported(f: FieldSpec) -> bool:
     return f.type != "decimal" or (f.max_digits or EXACT_DIGITS + 1) <= EXACT_DIGITS
 
 
+def _dashed(column: str) -> str:
+    """SQL giving the UUID in `column` (32 hex digits) in its written form, with dashes: one
+    printf allocates less than four concatenations (4% of the readings' query)."""
+    return (
+        f"printf('%%.8s-%%.4s-%%.4s-%%.4s-%%s', {column}, substr({column}, 9), "
+        f"substr({column}, 13), substr({column}, 17), substr({column}, 21))"
+    )
+
+
 def _value(value_type: str, kind: str, column: str, places: int, nullable: bool) -> str:
     """SQL giving one column's value for `json_object` (NULL stays NULL, written as null)."""
     if kind == "master_fk" or value_type == "integer":
@@ -45,13 +60,12 @@ def _value(value_type: str, kind: str, column: str, places: int, nullable: bool)
     if value_type == "boolean":
         return f"json(CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
     if value_type == "uuid":
-        # One printf allocates less than four concatenations (4% of the readings' query); it
-        # would print NULL as dashes, where a concatenation stays NULL.
-        dashed = (
-            f"printf('%%.8s-%%.4s-%%.4s-%%.4s-%%s', {column}, substr({column}, 9), "
-            f"substr({column}, 13), substr({column}, 17), substr({column}, 21))"
+        # printf would print NULL as dashes, where the column must stay NULL.
+        return (
+            f"CASE WHEN {column} IS NOT NULL THEN {_dashed(column)} END"
+            if nullable
+            else (_dashed(column))
         )
-        return f"CASE WHEN {column} IS NOT NULL THEN {dashed} END" if nullable else dashed
     if value_type == "datetime":
         text = f"replace({column}, ' ', 'T')"
         # Django leaves the microseconds out when they are zero; the file always has six.
@@ -62,9 +76,12 @@ def _value(value_type: str, kind: str, column: str, places: int, nullable: bool)
     return column  # strings, dates and file names are stored as they are written
 
 
-def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[FieldSpec]]:
+def _row_sql(
+    spec: TableSpec, qs: QuerySet, cached: frozenset[str] = frozenset()
+) -> tuple[str, list[Any], list[FieldSpec]]:
     """The query of the rows' text, and the JSON fields the text leaves out. Without JSON fields
-    each row is one `json_object`; with them, its text in pieces around them (`_joined`)."""
+    each row is one `json_object`; with them, its text in pieces around them (`_joined`).
+    References to the tables in `cached` take their written form from the cache (`exporting`)."""
     inner, params = qs.order_by().query.sql_with_params()
     names = spec.file_fields()
     columns = [f"c{i}" for i in range(len(names))]
@@ -72,6 +89,7 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[FieldS
     pairs: list[str] = []  # of the fields since the last JSON field
     pieces: list[list[str]] = [[]]  # the SQL of each piece of text, as concatenated parts
     holes: list[FieldSpec] = []
+    joins: list[str] = []
 
     def close_pairs() -> None:
         if pairs:  # json_object's braces off: the pieces put in their own
@@ -94,6 +112,9 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[FieldS
             value = _value("boolean", "flag", f"r.{column}", 0, False)
         else:
             value = _value(f.type, f.kind, f"r.{column}", f.decimal_places or 0, f.null)
+            if f.target in cached and f.kind == "tenant_fk" and f.type == "uuid":
+                joins.append(f"LEFT JOIN {_CACHE} d{index} ON d{index}.stored = r.{column}")
+                value = f"coalesce(d{index}.dashed, {value})"  # computed when not cached
         pairs.append(f"'{name}', {value}")
     if holes:
         close_pairs()
@@ -101,7 +122,10 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[FieldS
         select = ", ".join(" || ".join(parts) for parts in pieces)
     else:
         select = f"json_object({', '.join(pairs)})"
-    sql = f"WITH r({', '.join(columns)}) AS ({inner}) SELECT {select} FROM r ORDER BY r.c0"
+    sql = (
+        f"WITH r({', '.join(columns)}) AS ({inner}) "
+        f"SELECT {select} FROM r {' '.join(joins)} ORDER BY r.c0"
+    )
     return sql, list(params), holes
 
 
@@ -121,12 +145,61 @@ def _joined(holes: list[FieldSpec]) -> Callable[[tuple], str]:
     return join
 
 
-def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
+def row_blocks(
+    spec: TableSpec, qs: QuerySet, cached: frozenset[str] = frozenset()
+) -> Iterator[bytes]:
     """The rows of `qs` as blocks of JSON rows joined by ",\\n", like the portable path."""
-    sql, params, holes = _row_sql(spec, qs)
+    sql, params, holes = _row_sql(spec, qs, cached)
     join = _joined(holes) if holes else None
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_ROWS):
             texts = [join(row) for row in rows] if join else [row[0] for row in rows]
             yield ",\n".join(texts).encode()
+
+
+# The written form of the ids that rows refer to, made once for each referenced row rather than
+# once for each reference: a lookup costs about half of the dashes (the references of the 100k
+# export: 0.49 s instead of 0.55 s for the fast-path queries, the cache's 0.02 s included).
+_CACHE = "temp.backup_dashed_ids"
+
+
+@contextmanager
+def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
+    """For one export of `tenant`, inside its transaction: `row_blocks` for its tables, with the
+    written ids of the tenant's rows that `specs` refer to in a temporary table. Only a cache: a
+    reference that is not in it (none should be) is written as it would be without. The table is
+    made in the export's transaction, so that a failed export takes it away too."""
+    reg = registry()
+    targets = sorted(
+        {
+            f.target
+            for spec in specs
+            if supports(spec)
+            for f in spec.fields
+            if f.kind == "tenant_fk" and f.type == "uuid" and f.target
+        }
+    )
+    if not targets:
+        yield row_blocks
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_CACHE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_CACHE.split('.')[1]} "
+            "(stored TEXT PRIMARY KEY, dashed TEXT NOT NULL) WITHOUT ROWID"
+        )
+        for name in targets:
+            rows = reg.table(name).model.objects.filter(tenant=tenant).order_by().values("pk")
+            ids, params = rows.query.sql_with_params()
+            # OR IGNORE: an id found in two tables has the same written form in both.
+            cursor.execute(
+                f"WITH r(c0) AS ({ids}) "
+                f"INSERT OR IGNORE INTO {_CACHE} SELECT c0, {_dashed('c0')} FROM r",
+                params,
+            )
+    try:
+        yield partial(row_blocks, cached=frozenset(targets))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_CACHE}")
