@@ -9,7 +9,8 @@ The values are read as Django stores them in SQLite: UUIDs as 32 hex digits, dat
 'YYYY-MM-DD HH:MM:SS[.ffffff]', booleans as 0 and 1, and decimals as numbers, which are exact to
 15 significant digits: a table with a longer decimal stays on the portable path. JSON columns are
 kept as Django wrote them (its own spacing, `\\u` escapes), so SQLite builds the row's text around
-them and Python puts in each one read and written again as the portable path does.
+them and Python puts in each one read and written again as the portable path does. Dashes are
+what the UUIDs cost: the ids that rows refer to are formatted once each, in a cache (`exporting`).
 """
 
 import sqlite3
@@ -60,12 +61,9 @@ def _value(value_type: str, kind: str, column: str, places: int, nullable: bool)
     if value_type == "boolean":
         return f"json(CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
     if value_type == "uuid":
+        dashed = _dashed(column)
         # printf would print NULL as dashes, where the column must stay NULL.
-        return (
-            f"CASE WHEN {column} IS NOT NULL THEN {_dashed(column)} END"
-            if nullable
-            else (_dashed(column))
-        )
+        return f"CASE WHEN {column} IS NOT NULL THEN {dashed} END" if nullable else dashed
     if value_type == "datetime":
         text = f"replace({column}, ' ', 'T')"
         # Django leaves the microseconds out when they are zero; the file always has six.
@@ -112,7 +110,7 @@ def _row_sql(
             value = _value("boolean", "flag", f"r.{column}", 0, False)
         else:
             value = _value(f.type, f.kind, f"r.{column}", f.decimal_places or 0, f.null)
-            if f.target in cached and f.kind == "tenant_fk" and f.type == "uuid":
+            if _cacheable(f) and f.target in cached:
                 joins.append(f"LEFT JOIN {_CACHE} d{index} ON d{index}.stored = r.{column}")
                 value = f"coalesce(d{index}.dashed, {value})"  # computed when not cached
         pairs.append(f"'{name}', {value}")
@@ -164,6 +162,10 @@ def row_blocks(
 _CACHE = "temp.backup_dashed_ids"
 
 
+def _cacheable(f: FieldSpec) -> bool:
+    return f.kind == "tenant_fk" and f.type == "uuid" and f.target is not None
+
+
 @contextmanager
 def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
     """For one export of `tenant`, inside its transaction: `row_blocks` for its tables, with the
@@ -172,13 +174,7 @@ def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
     made in the export's transaction, so that a failed export takes it away too."""
     reg = registry()
     targets = sorted(
-        {
-            f.target
-            for spec in specs
-            if supports(spec)
-            for f in spec.fields
-            if f.kind == "tenant_fk" and f.type == "uuid" and f.target
-        }
+        {f.target for spec in specs if supports(spec) for f in spec.fields if _cacheable(f)}
     )
     if not targets:
         yield row_blocks
