@@ -52,7 +52,25 @@ class _Sql(str):
     """An SQL expression giving text, as opposed to literal text."""
 
 
-def _json(value_type: str, kind: str, column: str, null: bool) -> list[str | _Sql]:
+def _literal(text: str) -> str:
+    """`text` as an SQL literal in a statement with parameters ('%' doubled for psycopg)."""
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def _choice(column: str, choices: tuple[str, ...]) -> str:
+    """A string column's JSON text when it is one of `choices`: each choice's text written once
+    here, by orjson as the portable path writes it, rather than `to_json` for every row (a
+    million readings' two choice fields: 1.18 s to 1.07 s). Any other value still goes to
+    `to_json`; compared byte for byte ("C"), whatever the column's collation."""
+    cases = " ".join(
+        f"WHEN {_literal(c)} THEN {_literal(orjson.dumps(c).decode())}" for c in choices
+    )
+    return f'CASE ({column} COLLATE "C") {cases} ELSE to_json({column})::text END'
+
+
+def _json(
+    value_type: str, kind: str, column: str, null: bool, choices: tuple[str, ...] = ()
+) -> list[str | _Sql]:
     """One column's JSON text, as literal text and SQL expressions (see `_concatenation`). A
     column that may be NULL is one expression giving 'null' for NULL; the quotes around a string
     that never is stay literal text, which joins the text around it."""
@@ -65,6 +83,8 @@ def _json(value_type: str, kind: str, column: str, null: bool) -> list[str | _Sq
         parts = ['"', _Sql(f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""), '"']
     elif value_type == "date":
         parts = ['"', _Sql(f"to_char({column}, 'YYYY-MM-DD')"), '"']
+    elif choices:
+        parts = [_Sql(_choice(column, choices))]
     else:
         parts = [_Sql(f"to_json({column})::text")]
     if not null:
@@ -98,12 +118,12 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[Any]]:
     are which: None for text, else the JSON column's model field)."""
     inner, params = qs.order_by().query.sql_with_params()
     columns = [f"c{i}" for i in range(len(spec.file_fields()))]
-    specs = [(f.type, f.kind, f.null, f.model_field) for f in spec.fields]
-    specs += [("boolean", "flag", False, None)] * len(spec.secrets)
+    specs = [(f.type, f.kind, f.null, f.model_field, f.choices) for f in spec.fields]
+    specs += [("boolean", "flag", False, None, ())] * len(spec.secrets)
     outputs: list[str] = []
     json_columns: list[Any] = []
     parts: list[str | _Sql] = [_SEPARATOR]
-    for index, (name, (value_type, kind, null, model_field)) in enumerate(
+    for index, (name, (value_type, kind, null, model_field, choices)) in enumerate(
         zip(spec.file_fields(), specs, strict=True)
     ):
         parts.append(("{" if index == 0 else ",") + _quoted_key(name) + ":")
@@ -112,7 +132,7 @@ def _row_sql(spec: TableSpec, qs: QuerySet) -> tuple[str, list[Any], list[Any]]:
             json_columns += [None, model_field]
             parts = []
         else:
-            parts += _json(value_type, kind, f"r.{columns[index]}", null)
+            parts += _json(value_type, kind, f"r.{columns[index]}", null, choices)
     outputs.append(_concatenation([*parts, "}"]))
     json_columns.append(None)
     sql = f"SELECT {', '.join(outputs)} FROM ({inner}) AS r({', '.join(columns)}) ORDER BY r.c0"

@@ -8,6 +8,7 @@ import io
 import re
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
@@ -258,3 +259,28 @@ def test_an_export_stopped_halfway_leaves_nothing_behind(tenant, monkeypatch):
         with connection.cursor() as cursor:
             cursor.execute("SELECT name FROM sqlite_temp_master")
             assert cursor.fetchall() == []
+
+
+def test_export_writes_a_stored_value_outside_the_choices_as_it_is(tenant):
+    # The database holds whatever was written to it; on PostgreSQL the choices only spare the
+    # usual values their `to_json`.
+    reading = MeterReading.objects.filter(tenant=tenant).order_by("pk").first()
+    MeterReading.objects.filter(pk=reading.pk).update(meter_type='Odo "x" 1%')
+    # Every reading, that of the deleted vehicle too, which might be the first.
+    fast, portable = both_paths(lambda: without_time(export_bytes(tenant, include_deleted=True)))
+    assert fast == portable
+    assert b'"meter_type":"Odo \\"x\\" 1%"' in fast
+
+
+def test_the_text_of_choices_in_sql_is_what_orjson_writes():
+    choices = ("it's", "100%", "é 🚜", 'quote" \\')
+    with connection.cursor() as cursor:
+        for choice in choices:
+            cursor.execute(f"SELECT {copy_export._literal(choice)}, %s", [1])
+            assert cursor.fetchone()[0] == choice
+        if connection.vendor == "postgresql":
+            values = [*choices, "ODOMETER\n"]
+            rows = ", ".join(["(%s)"] * len(values))
+            choice_json = copy_export._choice("v.x", choices)
+            cursor.execute(f"SELECT {choice_json} FROM (VALUES {rows}) AS v(x)", values)
+            assert [r[0] for r in cursor.fetchall()] == [orjson.dumps(v).decode() for v in values]
