@@ -273,10 +273,11 @@ class Planner:
             field,
             lambda value: f"refers to {target} {value}, which does not exist {where}",
         )
-        if target_stage and self.mode != Mode.NEW_TENANT:
+        if target_stage and merged(self.mode, registry().table(target)):
             # Point at the id the referenced row will have (it differs when it was matched by
-            # natural key). In a new tenant every referenced row has a new id: the insert joins
-            # them (`importer._Import._insert`) rather than every staged reference rewritten.
+            # natural key, which only a merged table's rows are: a replaced table's keep their
+            # own). In a new tenant every referenced row has a new id: the insert joins them
+            # (`importer._Import._insert`) rather than every staged reference rewritten.
             R = target_stage.sql_name
             self._exec(
                 f"UPDATE {S} SET {q(column)} = (SELECT r.{q(TARGET)} FROM {R} r "
