@@ -243,17 +243,18 @@ def _document(
 
         yield from _tables("master_data", master_rows())
 
-        def tenant_rows() -> Iterator[tuple[str, Iterator[bytes]]]:
+        def tenant_rows(row_blocks: dict[Any, Any]) -> Iterator[tuple[str, Iterator[bytes]]]:
             for spec in tables:
-                yield spec.name, _counted(spec, table_queryset(tenant, spec, options))
+                qs = table_queryset(tenant, spec, options)
+                database_json = next((m for m in row_blocks if m.supports(spec)), None)
+                if database_json:
+                    blocks = row_blocks[database_json](spec, qs)
+                else:
+                    write = _row_writer(spec)
+                    blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
+                yield spec.name, _counted(spec, blocks)
 
-        def _counted(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
-            database_json = next((m for m in row_blocks if m.supports(spec)), None)
-            if database_json:
-                blocks = row_blocks[database_json](spec, qs)
-            else:
-                write = _row_writer(spec)
-                blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
+        def _counted(spec: TableSpec, blocks: Iterator[bytes]) -> Iterator[bytes]:
             count = 0
             for block in blocks:
                 count += block.count(b"\n") + 1
@@ -263,11 +264,12 @@ def _document(
                 progress(spec.name, count)
 
         with ExitStack() as stack:
+            # Each fast path's row blocks for this export (SQLite's fills a cache first).
             row_blocks = {
                 m: stack.enter_context(m.exporting(tenant, tables))
                 for m in (DATABASE_JSON if fast_path else ())
             }
-            yield from _tables("tenant_data", tenant_rows())
+            yield from _tables("tenant_data", tenant_rows(row_blocks))
         yield _section("statistics", result.statistics) + b"}\n"
 
     record(
