@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from tenants.models import Tenant
 
-from .tables import TableSpec
+from .tables import RowBlocks, TableSpec
 
 # Binary COPY: each row arrives as its own message (a field count and a length, then the JSON
 # text as it is), the first one after the file header, and a last message, the trailer, says the
@@ -212,6 +212,6 @@ def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
 
 
 @contextmanager
-def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[Callable[..., Iterator[bytes]]]:
+def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
     """`row_blocks` for one export (the SQLite path prepares a cache; this one needs none)."""
     yield row_blocks

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
 from typing import Any, BinaryIO
 
 import orjson
@@ -24,7 +25,7 @@ from . import copy_export, sqlite_export
 from .audit import record
 from .dbsession import configure_session
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
-from .tables import Registry, TableSpec, alive, alive_paths, registry
+from .tables import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder
 
 CHUNK_ROWS = 2000
@@ -243,7 +244,9 @@ def _document(
 
         yield from _tables("master_data", master_rows())
 
-        def tenant_rows(row_blocks: dict[Any, Any]) -> Iterator[tuple[str, Iterator[bytes]]]:
+        def tenant_rows(
+            row_blocks: dict[ModuleType, RowBlocks],
+        ) -> Iterator[tuple[str, Iterator[bytes]]]:
             for spec in tables:
                 qs = table_queryset(tenant, spec, options)
                 database_json = next((m for m in row_blocks if m.supports(spec)), None)

@@ -27,9 +27,7 @@ from django.db.models import QuerySet
 
 from tenants.models import Tenant
 
-from .tables import FieldSpec, TableSpec, registry
-
-RowBlocks = Callable[[TableSpec, QuerySet], Iterator[bytes]]
+from .tables import FieldSpec, RowBlocks, TableSpec, registry
 
 FETCH_ROWS = 2000
 EXACT_DIGITS = 15  # a double holds any decimal of up to 15 significant digits exactly

@@ -9,7 +9,7 @@ same things for every value, took 4-30% longer per row, by table (`bench/README.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -58,7 +58,12 @@ _MISSING = object()
 _SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
 
 
-def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> tuple[Callable[[Any], Any], bool] | None:
+class _Prep(NamedTuple):
+    call: Callable[[Any], Any]
+    text_as_is: bool  # text is already in the stored form (SQLite's fast path)
+
+
+def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> _Prep | None:
     """How a decoded value is made ready for the staging table: Django's own preparation, and
     whether text is left as it is; None when nothing is needed. On a fast path (`fast` names the
     database) no more than needed. PostgreSQL: nothing (psycopg sends the decoded Python values
@@ -71,7 +76,7 @@ def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> tuple[Callable[[Any],
     if fast == "sqlite" and f.type in _SQLITE_AS_IS:
         return None
     text_as_is = fast == "sqlite" and f.type != "json"
-    return (lambda value: prep(value, connection=conn)), text_as_is
+    return _Prep(lambda value: prep(value, connection=conn), text_as_is)
 
 
 # A reference looked up for a row: (value, position, row) -> id, or None when there is none.
@@ -111,9 +116,7 @@ def _problem(field: str, message: str, indent: str) -> list[str]:
     ]
 
 
-def _field_block(
-    i: int, f: FieldSpec, *, lookup: bool, prep: tuple[Callable[[Any], Any], bool] | None
-) -> list[str]:
+def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: _Prep | None) -> list[str]:
     """The statements that leave field number `i` of a row, checked, in the local `v{i}`."""
     v, name = f"v{i}", repr(f.name)
     lines = [f"{v} = get({name}, _MISSING)", f"if {v} is _MISSING:"]
@@ -128,7 +131,7 @@ def _field_block(
         if not f.null:
             lines += [f"        if {v} is None:", "            bad = True"]
     if prep is not None:
-        text_as_is = f" and type({v}) is not str" if prep[1] else ""
+        text_as_is = f" and type({v}) is not str" if prep.text_as_is else ""
         lines += [f"if {v} is not None{text_as_is}:", f"    {v} = prep{i}({v})"]
     return lines
 
@@ -177,7 +180,7 @@ def row_stager(
             lookup = names[f"lookup{i}"] = _user_ref(users, problems, spec, f)
         prep = _prepare(f, fast, conn)
         if prep is not None:
-            names[f"prep{i}"] = prep[0]
+            names[f"prep{i}"] = prep.call
         body += _field_block(i, f, lookup=lookup is not None, prep=prep)
     values = [f"v{i}" for i in range(len(spec.fields))]
     flags = []
