@@ -26,7 +26,7 @@ from .audit import record
 from .dbsession import configure_session
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from .tables import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
-from .values import encode_datetime, encoder
+from .values import encode_datetime, encoder, json_bytes
 
 CHUNK_ROWS = 2000
 # The fast paths: the database writes each row's JSON itself (each knows its own vendor).
@@ -86,10 +86,9 @@ def _row_writer(spec: TableSpec) -> Callable[[tuple], bytes]:
     names = spec.file_fields()
     encoders = [encoder(f) for f in spec.fields] + [None] * len(spec.secrets)
     pairs = list(zip(names, encoders, strict=True))
-    dumps = orjson.dumps
 
     def write(row: tuple) -> bytes:
-        return dumps(
+        return json_bytes(
             {
                 name: (value if enc is None or value is None else enc(value))
                 for (name, enc), value in zip(pairs, row, strict=True)

@@ -17,10 +17,11 @@ from .errors import InvalidFile
 
 class BackupReader:
     def __init__(self, stream: BinaryIO) -> None:
-        # Floats only ever occur inside JSON fields: typed decimals are strings in the file.
-        # basic_parse: the reader keeps its own place, so the parser need not build a prefix
-        # string for every event (a sixth of the parsing time).
-        self._events = ijson.basic_parse(stream, use_float=True)
+        # Numbers with a fraction or an exponent come as `Decimal`, integers of any size as
+        # `int` (with `use_float` the parser refuses integers beyond 64 bits). basic_parse: the
+        # reader keeps its own place, so the parser need not build a prefix string for every
+        # event (a sixth of the parsing time).
+        self._events = ijson.basic_parse(stream)
         self.where = "the start of the file"
         self._section_index = -1
         self._started = False

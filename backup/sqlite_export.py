@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import orjson
 from django.db import connection
 from django.db.models import QuerySet
 
 from tenants.models import Tenant
 
 from .tables import FieldSpec, RowBlocks, TableSpec, registry
+from .values import json_bytes
 
 FETCH_ROWS = 2000
 EXACT_DIGITS = 15  # a double holds any decimal of up to 15 significant digits exactly
@@ -144,12 +144,11 @@ def _joined(holes: list[FieldSpec]) -> Callable[[tuple], str]:
     """A row's text from its pieces and its JSON fields as Django stored them: each read back by
     the field, as the portable path reads it, and written by orjson, as it writes it."""
     reads = [f.model_field.from_db_value for f in holes]
-    dumps = orjson.dumps
 
     def join(row: tuple) -> str:
         parts = [row[0]]
         for i, read in enumerate(reads):
-            parts.append(dumps(read(row[2 * i + 1], None, connection)).decode())
+            parts.append(json_bytes(read(row[2 * i + 1], None, connection)).decode())
             parts.append(row[2 * i + 2])
         return "".join(parts)
 

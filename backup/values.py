@@ -8,11 +8,13 @@ message that says what was expected.
 
 import datetime as dt
 import decimal
+import math
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
 
@@ -30,6 +32,29 @@ def encode_datetime(value: dt.datetime) -> str:
 
 def encode_decimal(value: decimal.Decimal) -> str:
     return format(value, "f")
+
+
+# The integers orjson writes: it refuses the others, which JSON allows and Django keeps in a JSON
+# field (telematics payloads carry unsigned 64-bit counters and identifiers).
+_ORJSON_INTS = range(-(2**63), 2**64)
+
+
+def json_bytes(value: Any) -> bytes:
+    """orjson's text of a value, integers beyond 64 bits included (written as their digits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # rare: only then is the value walked
+        return orjson.dumps(_big_ints_written(value))
+
+
+def _big_ints_written(value: Any) -> Any:
+    if type(value) is int:
+        return value if value in _ORJSON_INTS else orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {key: _big_ints_written(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_written(item) for item in value]
+    return value
 
 
 def _encode_uuid(value: uuid.UUID) -> str:
@@ -60,6 +85,7 @@ def _type_name(value: Any) -> str:
         str: "a string",
         int: "an integer",
         float: "a number",
+        decimal.Decimal: "a number",
         bool: "a boolean",
         list: "a list",
         dict: "an object",
@@ -104,6 +130,17 @@ def _decode_boolean(value: Any) -> bool:
 
 
 def _decode_json(value: Any) -> Any:
+    """The reader gives numbers with a fraction or an exponent as `Decimal` (exact, so that no
+    integer has a limit); a JSON field holds them as floats, as `json.loads` reads them."""
+    if isinstance(value, decimal.Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value} is too large a number for a JSON field")
+        return number
+    if isinstance(value, dict):
+        return {key: _decode_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode_json(item) for item in value]
     return value
 
 

@@ -20,10 +20,10 @@ from backup.export import DATABASE_JSON, export_tenant, iter_export
 from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
 from backup.tables import registry
-from tenants.models import AuditLog, MaintenanceLog, MeterReading, WorkOrder
+from tenants.models import AuditLog, MaintenanceLog, MeterReading, Vehicle, WorkOrder
 
 from . import factories as f
-from .backup_support import dump, export_bytes, parse, populate, tenant_snapshot
+from .backup_support import dump, export_bytes, parse, populate, snapshot, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +57,8 @@ AWKWARD_JSON = {
     "zeta": [1, 2.5, -0.0, 1e-07, 12345678901234567, 1.5e-300, True, None],
     "a": {"nested": {"empty": {}, "list": []}, "text": AWKWARD},
     "é🚜": "",
+    # Integers beyond 64 bits, signed and unsigned: JSON has no limit, nor has a JSON field.
+    "counters": [2**63 + 5, 2**64 - 1, 2**64, -(2**63) - 1, 10**30],
 }
 
 
@@ -147,6 +149,41 @@ def test_replace_writes_the_same_rows_on_both_paths(tenant):
     fast, portable = both_paths(replace)
     assert fast == portable
     assert fast["meter_reading"]
+
+
+def test_json_values_come_back_exactly_on_both_paths(tenant):
+    data = export_bytes(tenant)
+    assert b"[9223372036854775813,18446744073709551615,18446744073709551616," in data
+
+    def replace():
+        import_backup(io.BytesIO(data), tenant=tenant, options=ImportOptions(mode=Mode.REPLACE))
+        return Vehicle.objects.get(tenant=tenant, attributes__has_key="counters").attributes
+
+    fast, portable = both_paths(replace)
+    assert fast == portable == AWKWARD_JSON
+    assert [type(n) for n in fast["zeta"][:6]] == [int, float, float, float, int, float]
+
+
+def test_a_json_number_beyond_a_float_is_a_problem_of_its_row(tenant):
+    document = parse(export_bytes(tenant))
+    vehicle = document["tenant_data"]["vehicle"][0]
+    vehicle["attributes"] = {"payload": [1, 2.0, 0.125]}
+    data = dump(document).replace(b"[1,2.0,0.125]", b"[1,2.0,1e400]")
+    assert b"1e400" in data
+    before = snapshot(audit=False)  # a failed import is audited
+
+    def problems():
+        with pytest.raises(ValidationFailed) as failed:
+            import_backup(io.BytesIO(data), tenant=tenant, options=ImportOptions(mode=Mode.REPLACE))
+        return [p.as_dict() for p in failed.value.problems]
+
+    fast, portable = both_paths(problems)
+    assert fast == portable
+    assert [(p["table"], p["field"], p["message"]) for p in fast] == [
+        ("vehicle", "attributes", "1E+400 is too large a number for a JSON field")
+    ]
+    assert vehicle["serial_number"] in fast[0]["row"]
+    assert snapshot(audit=False) == before
 
 
 def test_problems_are_identical_on_both_paths(tenant):
