@@ -34,8 +34,7 @@ def encode_decimal(value: decimal.Decimal) -> str:
     return format(value, "f")
 
 
-# The integers orjson writes: it refuses the others, which JSON allows and Django keeps in a JSON
-# field (telematics payloads carry unsigned 64-bit counters and identifiers).
+# The integers orjson writes; it refuses the others, which JSON allows and a JSON field keeps.
 _ORJSON_INTS = range(-(2**63), 2**64)
 
 
