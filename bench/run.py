@@ -344,8 +344,8 @@ def main() -> None:
         type=int,
         default=None,
         help="one size only (default: 100,000 and then 1,000,000 readings on PostgreSQL, "
-        "100,000 on SQLite). loaddata runs at most at 100,000 readings: above that it would "
-        "take hours, so larger sizes load the file of the 100,000 run",
+        "100,000 on SQLite). loaddata runs at most at 100,000 readings: at 1,000,000 it took "
+        "40 minutes and 3.4 GB, so larger sizes load the file of the 100,000 run",
     )
     parser.add_argument(
         "--repeat",
