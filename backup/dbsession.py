@@ -1,7 +1,10 @@
 """Settings of the database session that an export or import runs in."""
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 
 def configure_session(*, export: bool = False) -> None:
@@ -33,3 +36,32 @@ def configure_session(*, export: bool = False) -> None:
             "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)),
             [item for pair in values.items() for item in pair],
         )
+
+
+@contextmanager
+def export_transaction() -> Iterator[None]:
+    """The export's transaction: one snapshot of the data, and no lock that keeps writers
+    waiting while it streams, which lasts as long as the download. Inside a caller's
+    transaction (tests) the caller's applies.
+
+    PostgreSQL: REPEATABLE READ, READ ONLY, with the export's `configure_session`. SQLite: a
+    deferred transaction, whose snapshot (in WAL mode, as the settings open it) starts at its
+    first read; the settings begin every other transaction IMMEDIATE, so that an import never
+    fails upgrading a read lock, and that would hold the write lock for the whole download."""
+    outermost = not connection.in_atomic_block
+    if not (outermost and connection.vendor == "sqlite"):
+        with transaction.atomic():
+            if outermost and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:  # the transaction's first statement
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                configure_session(export=True)
+            yield
+        return
+    with ExitStack() as stack:
+        connection.ensure_connection()  # connecting sets the mode from the settings
+        mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
+        try:
+            stack.enter_context(transaction.atomic())  # whose BEGIN takes the mode
+        finally:
+            connection.transaction_mode = mode
+        yield

@@ -16,14 +16,13 @@ from typing import Any, BinaryIO
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from tenants.models import Tenant
 
 from . import copy_export, sqlite_export
 from .audit import record
-from .dbsession import configure_session
+from .dbsession import export_transaction
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from .tables import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder, json_bytes
@@ -205,14 +204,7 @@ def _document(
     reg = registry()
     tables = exported_tables(options, reg)
     fast_path = getattr(settings, "BACKUP_FAST_PATHS", True)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            # Must be the transaction's first statement; inside an outer transaction (tests)
-            # the caller's snapshot applies instead.
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            configure_session(export=True)
+    with export_transaction():
         yield _section(
             "metadata",
             {

@@ -3,10 +3,11 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from backup.export import iter_export
 from backup.tables import registry
-from tenants.models import AuditLog, MeterReading
+from tenants.models import AuditLog, MeterReading, Tenant
 
 from . import factories as f
 from .backup_support import SECRET, export_bytes, parse, populate
@@ -130,3 +131,26 @@ def test_streamed_export_gives_the_same_document_plain_and_gzipped(tenant):
     assert without_time(gzip.decompress(zipped)) == without_time(plain)
     assert without_time(plain) == without_time(export_bytes(tenant))
     assert AuditLog.objects.filter(tenant=tenant, action="backup.export").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the export's own transaction, not the test's
+def test_an_export_under_way_leaves_other_connections_free_to_write():
+    # An export streams to the client in one transaction, for as long as the download takes.
+    tenant = f.TenantFactory(slug="north-pit", name="North Pit")
+    populate(tenant, vehicles=2)
+    chunks = iter_export(tenant)
+    first = next(chunks)
+    assert connection.in_atomic_block  # the export's transaction is open
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:  # autocommit: written and committed at once
+            cursor.execute(
+                f"UPDATE {other.ops.quote_name(Tenant._meta.db_table)} SET name = %s WHERE id = %s",
+                ["Renamed", Tenant._meta.pk.get_db_prep_value(tenant.pk, other)],
+            )
+    finally:
+        other.close()
+    document = parse(first + b"".join(chunks))
+    assert document["metadata"]["tenant"]["name"] == "North Pit"
+    assert sum(document["statistics"].values()) > 0
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed"
