@@ -49,19 +49,18 @@ def export_transaction() -> Iterator[None]:
     first read; the settings begin every other transaction IMMEDIATE, so that an import never
     fails upgrading a read lock, and that would hold the write lock for the whole download."""
     outermost = not connection.in_atomic_block
-    if not (outermost and connection.vendor == "sqlite"):
-        with transaction.atomic():
-            if outermost and connection.vendor == "postgresql":
-                with connection.cursor() as cursor:  # the transaction's first statement
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                configure_session(export=True)
-            yield
-        return
+    deferred = outermost and connection.vendor == "sqlite"
     with ExitStack() as stack:
-        connection.ensure_connection()  # connecting sets the mode from the settings
-        mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
+        if deferred:
+            connection.ensure_connection()  # connecting sets the mode from the settings
+            mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
         try:
             stack.enter_context(transaction.atomic())  # whose BEGIN takes the mode
         finally:
-            connection.transaction_mode = mode
+            if deferred:
+                connection.transaction_mode = mode
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # the transaction's first statement
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            configure_session(export=True)
         yield

@@ -88,7 +88,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a long import writes. Transactions begin IMMEDIATE, so
     # that an import takes the write lock at once instead of failing to upgrade a read lock;
-    # an export's begins deferred and takes none (`backup.dbsession.export_transaction`).
+    # an export's begins deferred and takes no write lock (`backup.dbsession.export_transaction`).
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL;")
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
