@@ -129,8 +129,8 @@ def _decode_boolean(value: Any) -> bool:
 
 
 def _decode_json(value: Any) -> Any:
-    """The reader gives numbers with a fraction or an exponent as `Decimal` (exact, so that no
-    integer has a limit); a JSON field holds them as floats, as `json.loads` reads them."""
+    """The reader gives integers of any size as `int` and every other number as an exact
+    `Decimal`; a JSON field holds those as floats, as `json.loads` reads them."""
     if isinstance(value, decimal.Decimal):
         number = float(value)
         if not math.isfinite(number):

@@ -57,7 +57,8 @@ AWKWARD_JSON = {
     "zeta": [1, 2.5, -0.0, 1e-07, 12345678901234567, 1.5e-300, True, None],
     "a": {"nested": {"empty": {}, "list": []}, "text": AWKWARD},
     "é🚜": "",
-    # Integers beyond 64 bits, signed and unsigned: JSON has no limit, nor has a JSON field.
+    # Integers beyond a signed 64-bit one (the parser refused them) and an unsigned one (orjson
+    # refuses them): JSON has no limit, nor has a JSON field.
     "counters": [2**63 + 5, 2**64 - 1, 2**64, -(2**63) - 1, 10**30],
 }
 
