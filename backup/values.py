@@ -38,22 +38,27 @@ def encode_decimal(value: decimal.Decimal) -> str:
 _ORJSON_INTS = range(-(2**63), 2**64)
 
 
+def _json_mapped(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """A JSON value with `leaf` applied to every value in it that is not an object or a list."""
+    if isinstance(value, dict):
+        return {key: _json_mapped(item, leaf) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_mapped(item, leaf) for item in value]
+    return leaf(value)
+
+
+def _big_int_written(value: Any) -> Any:
+    if type(value) is int and value not in _ORJSON_INTS:
+        return orjson.Fragment(str(value))
+    return value
+
+
 def json_bytes(value: Any) -> bytes:
     """orjson's text of a value, integers beyond 64 bits included (written as their digits)."""
     try:
         return orjson.dumps(value)
     except TypeError:  # rare: only then is the value walked
-        return orjson.dumps(_big_ints_written(value))
-
-
-def _big_ints_written(value: Any) -> Any:
-    if type(value) is int:
-        return value if value in _ORJSON_INTS else orjson.Fragment(str(value))
-    if isinstance(value, dict):
-        return {key: _big_ints_written(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_big_ints_written(item) for item in value]
-    return value
+        return orjson.dumps(_json_mapped(value, _big_int_written))
 
 
 def _encode_uuid(value: uuid.UUID) -> str:
@@ -128,19 +133,19 @@ def _decode_boolean(value: Any) -> bool:
     return value
 
 
+def _json_number(value: Any) -> Any:
+    if not isinstance(value, decimal.Decimal):
+        return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value} is too large a number for a JSON field")
+    return number
+
+
 def _decode_json(value: Any) -> Any:
     """The reader gives integers of any size as `int` and every other number as an exact
     `Decimal`; a JSON field holds those as floats, as `json.loads` reads them."""
-    if isinstance(value, decimal.Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"{value} is too large a number for a JSON field")
-        return number
-    if isinstance(value, dict):
-        return {key: _decode_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode_json(item) for item in value]
-    return value
+    return _json_mapped(value, _json_number)
 
 
 def _decode_integer(spec: FieldSpec) -> Decoder:
