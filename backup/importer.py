@@ -195,6 +195,7 @@ class _Import:
         self.problems = ProblemLog(int(getattr(settings, "BACKUP_PROBLEM_LIMIT", 200)))
         self.stages: dict[str, StagingTable] = {}
         self.direct: DirectLoad | None = None
+        self.reader: BackupReader | None = None
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -205,7 +206,7 @@ class _Import:
 
     def _run(self, stream: BinaryIO) -> ImportReport:
         configure_session()
-        reader = BackupReader(stream)
+        reader = self.reader = BackupReader(stream)
         metadata = reader.object_section("metadata")
         steps = _check_metadata(metadata)
         for step in steps:
@@ -556,10 +557,15 @@ def _attempt(
                 job.drop_stages()
                 if not apply:
                     transaction.set_rollback(True)
-        except BackupError as exc:
+        except (BackupError, SystemError, ValueError) as exc:
+            error = exc if isinstance(exc, BackupError) else job.reader and job.reader.refusal(exc)
+            if not error:
+                raise
             hashing.drain()
-            _audit_failure(job, tenant, options, action, actor, exc, hashing)
-            raise
+            _audit_failure(job, tenant, options, action, actor, error, hashing)
+            if error is exc:
+                raise
+            raise error from None
     report.sha256 = hashing.drain()
     return report
 

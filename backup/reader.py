@@ -5,6 +5,8 @@ be held: `metadata`, `schema`, `master_data`, `tenant_data`, `statistics`. Anyth
 a readable document of that shape raises `InvalidFile` saying where reading stopped.
 """
 
+import re
+import sys
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -13,6 +15,17 @@ import ijson
 
 from .document import SECTIONS
 from .errors import InvalidFile
+
+
+def _too_long_number(exc: BaseException) -> str | None:
+    """What an integer longer than Python converts (`sys.get_int_max_str_digits`) made the
+    parser raise, described; None for any other exception."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        if isinstance(error, ValueError) and "integer string conversion" in str(error):
+            digits = re.search(r"value has (\d+) digits", str(error))
+            number = f"a number of {digits[1]} digits" if digits else "a number"
+            return f"{number}, more than the {sys.get_int_max_str_digits()} an import reads"
+    return None
 
 
 class BackupReader:
@@ -43,12 +56,27 @@ class BackupReader:
             if "premature EOF" in detail:
                 return InvalidFile(f"The file ends too early, in {self.where} (truncated?).")
             return InvalidFile(f"The file is not valid JSON ({detail}), in {self.where}.")
+        refused = self.refusal(exc)
+        if refused is not None:
+            return refused
         if isinstance(exc, OSError | EOFError | zlib.error):
             return InvalidFile(
                 f"The file could not be decompressed ({exc}), in {self.where}: "
                 "corrupt or truncated gzip data."
             )
         raise exc
+
+    def refusal(self, exc: BaseException) -> InvalidFile | None:
+        """The `InvalidFile` for an integer too long to read, or None for any other exception.
+
+        ijson's C parser, meeting one, hands out the events it parsed before it with the
+        `ValueError` still pending, so that it surfaces later, as itself or as a `SystemError`,
+        wherever Python next checks: maybe in the reader's caller, and by then reading may be
+        up to a buffer (64 KB) past `where`."""
+        number = _too_long_number(exc)
+        return (
+            None if number is None else InvalidFile(f"The file has {number}, after {self.where}.")
+        )
 
     def _value(self, event: str, value: Any) -> Any:
         if event == "start_map":

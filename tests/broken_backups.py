@@ -111,6 +111,13 @@ _DELETE = object()
 VALID = orjson.dumps(BASE)
 
 
+def _huge_number() -> bytes:
+    # orjson cannot write an integer this long (nor can Python read one by default): spliced in.
+    placeholder = 7_777_777_777
+    content = _doc(_set("tenant_data.vehicle.0.attributes", {"payload_t": placeholder}))
+    return content.replace(str(placeholder).encode(), b"9" * 5000)
+
+
 def _duplicate_reading(document: dict[str, Any]) -> None:
     readings = document["tenant_data"]["meter_reading"]
     readings[1]["id"] = readings[0]["id"]
@@ -204,6 +211,12 @@ CASES = [
         _doc(_set("master_data.oem.0.name", "Imaginary Machines")),
         4,
         "OEM 'Imaginary Machines' does not exist in this database",
+    ),
+    Broken(
+        "huge-number.json",
+        _huge_number(),
+        3,
+        "a number of 5000 digits, more than the 4300 an import reads",
     ),
     Broken(
         "statistics-mismatch.json",
