@@ -24,7 +24,7 @@ from django.db.models import QuerySet
 from tenants.models import Tenant
 
 from .tables import RowBlocks, TableSpec
-from .values import json_bytes
+from .values import json_field_bytes
 
 # Binary COPY: each row arrives as its own message (a field count and a length, then the JSON
 # text as it is), the first one after the file header, and a last message, the trailer, says the
@@ -172,7 +172,7 @@ def _spliced(json_columns: list[Any]) -> Callable[[Any], bytes] | None:
 
 def _json_writer(field: Any) -> Callable[[Any], bytes]:
     def write(text: Any) -> bytes:
-        return json_bytes(json.loads(bytes(text), cls=field.decoder))
+        return json_field_bytes(json.loads(bytes(text), cls=field.decoder))
 
     return write
 

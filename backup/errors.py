@@ -50,6 +50,13 @@ class ValidationFailed(BackupError):
         super().__init__(f"The backup has {len(problems)} problem(s){extra}.")
 
 
+class ExportFailed(BackupError):
+    """Something in the tenant's data cannot be written to a backup file."""
+
+    code = "export_failed"
+    exit_code = 1
+
+
 class Refused(BackupError):
     """The operation is not allowed: wrong tenant, no confirmation, import already running."""
 

@@ -24,6 +24,7 @@ from . import copy_export, sqlite_export
 from .audit import record
 from .dbsession import export_transaction
 from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
+from .errors import ExportFailed
 from .tables import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from .values import encode_datetime, encoder, json_bytes
 
@@ -126,6 +127,19 @@ def _blocks(rows: Iterator[bytes]) -> Iterator[bytes]:
         yield b",\n".join(buffer)
 
 
+def _written(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
+    """The rows of `qs` as blocks, written by the portable path."""
+    write = _row_writer(spec)
+    rows = qs.iterator(chunk_size=CHUNK_ROWS)
+    try:
+        yield from _blocks(write(row) for row in rows)
+    finally:
+        # Closed now, when a row fails or the download stops, not whenever the garbage is
+        # collected: on PostgreSQL that closes a server-side cursor, which by then may belong to
+        # a transaction rolled back, and so fail the connection's next one.
+        rows.close()
+
+
 def _master_ids(tenant: Tenant, tables: list[TableSpec], options: ExportOptions) -> dict[str, set]:
     """Ids of the master-data rows that the exported tenant rows reference, closed over the
     references between master tables."""
@@ -223,15 +237,13 @@ def _document(
 
         def master_rows() -> Iterator[tuple[str, Iterator[bytes]]]:
             for spec in reg.master_tables:
-                write = _row_writer(spec)
                 qs = (
                     spec.model.objects.filter(pk__in=master_ids[spec.name])
                     .order_by("pk")
                     .values_list(*(f.column for f in spec.fields))
                 )
                 result.master_statistics[spec.name] = len(master_ids[spec.name])
-                rows = (write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
-                yield spec.name, _blocks(rows)
+                yield spec.name, _written(spec, qs)
 
         yield from _tables("master_data", master_rows())
 
@@ -244,15 +256,17 @@ def _document(
                 if database_json:
                     blocks = row_blocks[database_json](spec, qs)
                 else:
-                    write = _row_writer(spec)
-                    blocks = _blocks(write(row) for row in qs.iterator(chunk_size=CHUNK_ROWS))
+                    blocks = _written(spec, qs)
                 yield spec.name, _counted(spec, blocks)
 
         def _counted(spec: TableSpec, blocks: Iterator[bytes]) -> Iterator[bytes]:
             count = 0
-            for block in blocks:
-                count += block.count(b"\n") + 1
-                yield block
+            try:
+                for block in blocks:
+                    count += block.count(b"\n") + 1
+                    yield block
+            except ExportFailed as exc:
+                raise ExportFailed(f"Table '{spec.name}': {exc.message}.") from None
             result.statistics[spec.name] = count
             if progress:
                 progress(spec.name, count)

@@ -15,6 +15,7 @@ import ijson
 
 from .document import SECTIONS
 from .errors import InvalidFile
+from .values import JSON_LEVELS
 
 
 def _too_long_number(exc: BaseException) -> str | None:
@@ -26,6 +27,12 @@ def _too_long_number(exc: BaseException) -> str | None:
             number = f"a number of {digits[1]} digits" if digits else "a number"
             return f"{number}, more than the {sys.get_int_max_str_digits()} an import reads"
     return None
+
+
+# The levels of objects and lists in one value of the file, a row's or a section's own counting
+# as the first: the most an export writes. It also keeps the reader's recursion far from Python's
+# limit.
+MAX_DEPTH = JSON_LEVELS
 
 
 class BackupReader:
@@ -78,22 +85,29 @@ class BackupReader:
             None if number is None else InvalidFile(f"The file has {number}, after {self.where}.")
         )
 
-    def _value(self, event: str, value: Any) -> Any:
+    def _value(self, event: str, value: Any, depth: int = 1) -> Any:
+        """The value that starts with this event; `depth`: the levels of objects and lists it
+        would start (the section's or the row's own counting as the first)."""
+        if event != "start_map" and event != "start_array":
+            return value
+        if depth > MAX_DEPTH:
+            raise InvalidFile(
+                f"The file has a value nested more than {MAX_DEPTH - 1} levels deep, "
+                f"in {self.where}: more than an export writes."
+            )
         if event == "start_map":
             obj: dict[str, Any] = {}
             while True:
                 event, key = self._next()
                 if event == "end_map":
                     return obj
-                obj[key] = self._value(*self._next())
-        if event == "start_array":
-            items = []
-            while True:
-                event, value = self._next()
-                if event == "end_array":
-                    return items
-                items.append(self._value(event, value))
-        return value
+                obj[key] = self._value(*self._next(), depth + 1)
+        items = []
+        while True:
+            event, value = self._next()
+            if event == "end_array":
+                return items
+            items.append(self._value(event, value, depth + 1))
 
     def _expect(self, wanted: str, what: str) -> None:
         event, _value = self._next()
@@ -175,8 +189,8 @@ class BackupReader:
                         break
                     event, value = next_event()
                     if event == "start_map" or event == "start_array":
-                        self.where = where + str(position)
-                        value = value_of(event, value)
+                        self.where = f"{where}{position}, field '{key}'"
+                        value = value_of(event, value, 2)
                     row[key] = value
                 yield position, row
         except InvalidFile:

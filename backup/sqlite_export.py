@@ -27,7 +27,7 @@ from django.db.models import QuerySet
 from tenants.models import Tenant
 
 from .tables import FieldSpec, RowBlocks, TableSpec, registry
-from .values import json_bytes
+from .values import json_field_bytes
 
 FETCH_ROWS = 2000
 EXACT_DIGITS = 15  # a double holds any decimal of up to 15 significant digits exactly
@@ -148,7 +148,7 @@ def _joined(holes: list[FieldSpec]) -> Callable[[tuple], str]:
     def join(row: tuple) -> str:
         parts = [row[0]]
         for i, read in enumerate(reads):
-            parts.append(json_bytes(read(row[2 * i + 1], None, connection)).decode())
+            parts.append(json_field_bytes(read(row[2 * i + 1], None, connection)).decode())
             parts.append(row[2 * i + 2])
         return "".join(parts)
 

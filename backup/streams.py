@@ -2,7 +2,9 @@
 
 import gzip
 import io
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,15 +20,20 @@ def open_output(
     """A binary stream to write to: a path ('-' or None for stdout) or a file object.
 
     Compressed when asked, or when the path ends in `.gz`. The gzip header carries no timestamp
-    so that the same data gives the same bytes.
+    so that the same data gives the same bytes. A path gets the file only once it is complete:
+    it is written under a temporary name beside it, so that an export that fails leaves no
+    truncated backup, nor destroys the file that was there.
     """
     if compress is None:
         compress = isinstance(target, str | Path) and str(target).endswith(".gz")
-    close: BinaryIO | None = None
+    path: Path | None = None
     if target is None or target == "-":
         raw: BinaryIO = sys.stdout.buffer
     elif isinstance(target, str | Path):
-        raw = close = open(target, "wb")  # noqa: SIM115 - closed below
+        path = Path(target)
+        raw = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
+            "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+        )
     else:
         raw = target
     try:
@@ -36,9 +43,14 @@ def open_output(
         else:
             yield raw
         raw.flush()
-    finally:
-        if close is not None:
-            close.close()
+    except BaseException:
+        if path is not None:
+            raw.close()
+            os.unlink(raw.name)
+        raise
+    if path is not None:
+        raw.close()
+        os.replace(raw.name, path)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
 
+from .errors import ExportFailed
 from .tables import FieldSpec
 
 UTC = dt.UTC
@@ -53,12 +54,30 @@ def _big_int_written(value: Any) -> Any:
     return value
 
 
+# The levels of objects and lists orjson writes in one value (and so the most a backup holds).
+JSON_LEVELS = 254
+
+
 def json_bytes(value: Any) -> bytes:
-    """orjson's text of a value, integers beyond 64 bits included (written as their digits)."""
+    """orjson's text of a value, integers beyond 64 bits included (written as their digits).
+    Raises `ExportFailed` for a value nested deeper than `JSON_LEVELS`."""
     try:
         return orjson.dumps(value)
     except TypeError:  # rare: only then is the value walked
-        return orjson.dumps(_json_mapped(value, _big_int_written))
+        try:
+            return orjson.dumps(_json_mapped(value, _big_int_written))
+        except (TypeError, RecursionError):
+            raise ExportFailed(
+                f"a JSON value is nested more than {JSON_LEVELS - 1} levels deep in its row, "
+                "more than a backup file holds"
+            ) from None
+
+
+def json_field_bytes(value: Any) -> bytes:
+    """A JSON field's text, written as `json_bytes` writes it inside its row: `JSON_LEVELS`
+    counts the row's level, and so a field written by itself is written in a list of its own,
+    to be refused exactly where its row would be."""
+    return json_bytes([value])[1:-1]
 
 
 def _encode_uuid(value: uuid.UUID) -> str:

@@ -118,6 +118,12 @@ def _huge_number() -> bytes:
     return content.replace(str(placeholder).encode(), b"9" * 5000)
 
 
+def _too_deep() -> bytes:
+    placeholder = 7_777_777_777
+    content = _doc(_set("tenant_data.vehicle.0.attributes", {"payload_t": placeholder}))
+    return content.replace(str(placeholder).encode(), b"[" * 300 + b"]" * 300)
+
+
 def _duplicate_reading(document: dict[str, Any]) -> None:
     readings = document["tenant_data"]["meter_reading"]
     readings[1]["id"] = readings[0]["id"]
@@ -217,6 +223,13 @@ CASES = [
         _huge_number(),
         3,
         "a number of 5000 digits, more than the 4300 an import reads",
+    ),
+    Broken(
+        "too-deep.json",
+        _too_deep(),
+        3,
+        "a value nested more than 253 levels deep, in tenant_data.vehicle row 1, "
+        "field 'attributes': more than an export writes",
     ),
     Broken(
         "statistics-mismatch.json",

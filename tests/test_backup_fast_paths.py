@@ -4,22 +4,26 @@
 """
 
 import datetime as dt
+import gc
 import io
 import re
 from decimal import Decimal
 
 import orjson
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test import override_settings
 
 from backup import copy_export, sqlite_export
 from backup.dbsession import configure_session
-from backup.errors import ValidationFailed
+from backup.errors import ExportFailed, ValidationFailed
 from backup.export import DATABASE_JSON, export_tenant, iter_export
 from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
 from backup.tables import registry
+from backup.values import JSON_LEVELS
 from tenants.models import AuditLog, MaintenanceLog, MeterReading, Vehicle, WorkOrder
 
 from . import factories as f
@@ -185,6 +189,64 @@ def test_a_json_number_beyond_a_float_is_a_problem_of_its_row(tenant):
     ]
     assert vehicle["serial_number"] in fast[0]["row"]
     assert snapshot(audit=False) == before
+
+
+def nested(levels: int) -> list:
+    """A JSON value of `levels` levels of lists, the innermost empty."""
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_a_json_value_as_deep_as_a_backup_holds_comes_back_on_both_paths(tenant):
+    deepest = nested(JSON_LEVELS - 1)  # its row is the other level
+    vehicle = Vehicle.objects.get(tenant=tenant, attributes__has_key="counters")
+    vehicle.attributes = deepest
+    vehicle.save()
+    fast_file, portable_file = both_paths(lambda: export_bytes(tenant))
+    assert without_time(fast_file) == without_time(portable_file)
+    assert b"[" * (JSON_LEVELS - 1) + b"]" in fast_file
+
+    def replace():
+        data = fast_file
+        import_backup(io.BytesIO(data), tenant=tenant, options=ImportOptions(mode=Mode.REPLACE))
+        return Vehicle.objects.get(pk=vehicle.pk).attributes
+
+    fast, portable = both_paths(replace)
+    assert fast == portable == deepest
+
+
+def test_a_json_value_deeper_than_a_backup_holds_stops_the_export_on_both_paths(tenant, tmp_path):
+    vehicle = Vehicle.objects.get(tenant=tenant, attributes__has_key="counters")
+    vehicle.attributes = nested(JSON_LEVELS)
+    vehicle.save()
+    wanted = f"Table 'vehicle': a JSON value is nested more than {JSON_LEVELS - 1} levels deep"
+
+    def refused():
+        with pytest.raises(ExportFailed) as failed:
+            export_bytes(tenant)
+        return failed.value.message
+
+    fast, portable = both_paths(refused)
+    assert fast == portable
+    assert fast.startswith(wanted)
+    # Nothing the failed exports left open (PostgreSQL's server-side cursor of the portable
+    # path) fails the transaction when it is collected.
+    gc.collect()
+    assert Vehicle.objects.filter(pk=vehicle.pk).exists()
+    # The command: a clear error, and the backup that was at the path is still there, whole.
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    target = backups / "north-pit.json.gz"
+    target.write_bytes(b"yesterday's backup")
+    with pytest.raises(CommandError) as caught:
+        call_command("export_tenant", "north-pit", "-o", str(target), stdout=io.StringIO())
+    assert caught.value.returncode == 1
+    assert str(caught.value).startswith(wanted)
+    assert target.read_bytes() == b"yesterday's backup"
+    assert [p.name for p in backups.iterdir()] == [target.name]
+    assert not AuditLog.objects.filter(tenant=tenant, action="backup.export").exists()
 
 
 def test_problems_are_identical_on_both_paths(tenant):

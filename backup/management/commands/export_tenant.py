@@ -37,8 +37,11 @@ class Command(BaseCommand):
             include_audit_logs=options["include_audit_logs"],
             include_deleted=options["include_deleted"],
         )
-        with open_output(output, compress=options["gzip"] or None) as out:
-            result = export_tenant(tenant, out, options=export_options, progress=progress)
+        try:
+            with open_output(output, compress=options["gzip"] or None) as out:
+                result = export_tenant(tenant, out, options=export_options, progress=progress)
+        except BackupError as exc:
+            raise CommandError(exc.message, returncode=exc.exit_code) from None
         where = "stdout" if output == "-" else output
         report.write(
             f"Exported {result.total_rows:,} rows of {len(result.statistics)} tables of tenant "
