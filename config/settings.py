@@ -130,6 +130,9 @@ BACKUP_UPLOAD_TTL_SECONDS = env.int("BACKUP_UPLOAD_TTL_SECONDS", default=3600)
 # Largest backup upload accepted by the API and the admin page (answered with 413 above it).
 BACKUP_UPLOAD_MAX_BYTES = env.int("BACKUP_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
+# The most bytes one row of a backup file (or a section that is not a table) may take, decompressed:
+# a crafted file cannot make an import hold an unbounded string or list in memory.
+BACKUP_MAX_ROW_BYTES = env.int("BACKUP_MAX_ROW_BYTES", default=16 * 1024**2)
 BACKUP_IMPORT_LOCK_WAIT_SECONDS = env.int("BACKUP_IMPORT_LOCK_WAIT_SECONDS", default=10)
 # PostgreSQL's COPY-based fast paths; off, PostgreSQL takes the portable path SQLite takes.
 BACKUP_FAST_PATHS = env.bool("BACKUP_FAST_PATHS", default=True)

@@ -1,4 +1,5 @@
 import dataclasses
+import gzip
 import io
 import threading
 import uuid
@@ -9,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backup import background_copy
 from backup.direct_load import applies
-from backup.errors import Refused, ValidationFailed
+from backup.errors import InvalidFile, Refused, ValidationFailed
 from backup.importer import ImportOptions, import_backup, preview_import
 from backup.plan import Mode
 from backup.tables import registry
@@ -396,6 +397,48 @@ def test_a_problem_in_the_last_table_leaves_everything_unchanged(tenant):
             run(dump(document), tenant, options)
         assert caught.value.problems[0].table == last
     assert snapshot(audit=False) == before
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_row_or_value_longer_than_the_limit_is_refused_as_it_is_read(tenant, settings, compress):
+    # A gzip file of a few KB can hold a string of gigabytes: the reader stops at the limit.
+    # (It reads 64 KB at a time, so a limit well above that is exact to within a read.)
+    settings.BACKUP_MAX_ROW_BYTES = 200_000
+    document = parse(export_bytes(tenant))
+    readings = document["tenant_data"]["meter_reading"]
+    readings += [
+        dict(readings[0], id=str(uuid.uuid4()), read_at=f"2020-01-01T00:{i // 60:02}:{i % 60:02}Z")
+        for i in range(3_000)
+    ]
+    document["statistics"]["meter_reading"] = len(readings)
+    assert len(dump(document)) > 3 * 200_000  # a file larger than the limit is read
+
+    def grow(table, index, **fields):
+        return lambda d: d["tenant_data"][table][index].update(fields)
+
+    cases = {
+        "tenant_data.vehicle row 1": grow("vehicle", 0, serial_number="S" * 300_000),
+        "tenant_data.meter_reading row 2": grow(
+            "meter_reading", 1, **{f"extra{i}": i for i in range(30_000)}
+        ),
+        "section 'metadata'": lambda d: d["metadata"].update(note=["x"] * 100_000),
+    }
+    before = snapshot(audit=False)
+    for where, change in cases.items():
+        broken = parse(dump(document))
+        change(broken)
+        data = dump(broken)
+        if compress:
+            data = gzip.compress(data)
+        for options in (MERGE, REPLACE):
+            with pytest.raises(InvalidFile) as caught:
+                run(data, tenant, options)
+            assert caught.value.message == (
+                "The file has more than 200,000 bytes in one row or value "
+                f"(BACKUP_MAX_ROW_BYTES), in {where}."
+            )
+    assert snapshot(audit=False) == before
+    assert preview(dump(document), tenant).totals().in_file > 3_000
 
 
 def test_missing_master_data_is_listed_by_name_or_created_when_asked(tenant):
