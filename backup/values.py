@@ -66,7 +66,9 @@ def json_bytes(value: Any) -> bytes:
     except TypeError:  # rare: only then is the value walked
         try:
             return orjson.dumps(_json_mapped(value, _big_int_written))
-        except (TypeError, RecursionError):
+        except (TypeError, RecursionError) as exc:
+            if isinstance(exc, TypeError) and "Recursion limit" not in str(exc):
+                raise
             raise ExportFailed(
                 f"a JSON value is nested more than {JSON_LEVELS - 1} levels deep in its row, "
                 "more than a backup file holds"

@@ -1,8 +1,10 @@
 import gzip
+import io
 import re
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from backup.export import iter_export
@@ -111,6 +113,20 @@ def test_command_writes_gzip_for_gz_paths_and_by_slug_or_id(tenant, tmp_path):
     plain = tmp_path / "backup.json"
     call_command("export_tenant", str(tenant.pk), "-o", str(plain), "--include-deleted")
     assert parse(plain.read_bytes())["metadata"]["options"]["include_deleted"] is True
+
+
+def test_command_writes_the_file_whole_or_says_why_not(tenant, tmp_path):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    path = backups / "backup.json"
+    call_command("export_tenant", "north-pit", "-o", str(path), stdout=io.StringIO())
+    assert [p.name for p in backups.iterdir()] == ["backup.json"]  # no temporary file left
+    assert path.stat().st_mode & 0o777 == 0o600  # tenant data: readable by its owner only
+    missing = tmp_path / "no-such-dir" / "backup.json"
+    with pytest.raises(CommandError) as caught:
+        call_command("export_tenant", "north-pit", "-o", str(missing))
+    assert str(caught.value) == f"Cannot write {missing}: No such file or directory."
+    assert caught.value.returncode == 1
 
 
 def test_backup_stats_counts_every_table(tenant, capsys):

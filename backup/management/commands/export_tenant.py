@@ -42,6 +42,8 @@ class Command(BaseCommand):
                 result = export_tenant(tenant, out, options=export_options, progress=progress)
         except BackupError as exc:
             raise CommandError(exc.message, returncode=exc.exit_code) from None
+        except OSError as exc:  # no such directory, no permission, disk full...
+            raise CommandError(f"Cannot write {output}: {exc.strerror or exc}.") from None
         where = "stdout" if output == "-" else output
         report.write(
             f"Exported {result.total_rows:,} rows of {len(result.statistics)} tables of tenant "
