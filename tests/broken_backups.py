@@ -111,17 +111,12 @@ _DELETE = object()
 VALID = orjson.dumps(BASE)
 
 
-def _huge_number() -> bytes:
-    # orjson cannot write an integer this long (nor can Python read one by default): spliced in.
+def _in_attributes(text: bytes) -> bytes:
+    """The valid file with `text` as a value in a vehicle's attributes: text orjson would not
+    write (nor would Python read), spliced in."""
     placeholder = 7_777_777_777
     content = _doc(_set("tenant_data.vehicle.0.attributes", {"payload_t": placeholder}))
-    return content.replace(str(placeholder).encode(), b"9" * 5000)
-
-
-def _too_deep() -> bytes:
-    placeholder = 7_777_777_777
-    content = _doc(_set("tenant_data.vehicle.0.attributes", {"payload_t": placeholder}))
-    return content.replace(str(placeholder).encode(), b"[" * 300 + b"]" * 300)
+    return content.replace(str(placeholder).encode(), text)
 
 
 def _duplicate_reading(document: dict[str, Any]) -> None:
@@ -220,13 +215,13 @@ CASES = [
     ),
     Broken(
         "huge-number.json",
-        _huge_number(),
+        _in_attributes(b"9" * 5000),
         3,
         "a number of 5000 digits, more than the 4300 an import reads",
     ),
     Broken(
         "too-deep.json",
-        _too_deep(),
+        _in_attributes(b"[" * 300 + b"]" * 300),
         3,
         "a value nested more than 253 levels deep, in tenant_data.vehicle row 1, "
         "field 'attributes': more than an export writes",
