@@ -209,8 +209,9 @@ def test_a_json_value_as_deep_as_a_backup_holds_comes_back_on_both_paths(tenant)
     assert b"[" * (JSON_LEVELS - 1) + b"]" in fast_file
 
     def replace():
-        data = fast_file
-        import_backup(io.BytesIO(data), tenant=tenant, options=ImportOptions(mode=Mode.REPLACE))
+        import_backup(
+            io.BytesIO(fast_file), tenant=tenant, options=ImportOptions(mode=Mode.REPLACE)
+        )
         return Vehicle.objects.get(pk=vehicle.pk).attributes
 
     fast, portable = both_paths(replace)
