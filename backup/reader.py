@@ -30,12 +30,6 @@ def _too_long_number(exc: BaseException) -> str | None:
     return None
 
 
-# The levels of objects and lists in one value of the file, a row's or a section's own counting
-# as the first: the most an export writes. It also keeps the reader's recursion far from Python's
-# limit.
-MAX_DEPTH = JSON_LEVELS
-
-
 class _TooLong(Exception):
     pass
 
@@ -54,6 +48,10 @@ class _Metered:
         self.limit = limit
         self.count = 0  # bytes read
         self.mark = 0  # the count when the current row or section began
+
+    def begin(self) -> None:
+        """A row or section begins here."""
+        self.mark = self.count
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
@@ -124,9 +122,11 @@ class BackupReader:
         would start (the section's or the row's own counting as the first)."""
         if event != "start_map" and event != "start_array":
             return value
-        if depth > MAX_DEPTH:
+        # At most the levels an export writes (a row's or a section's own the first), which also
+        # keeps this recursion far from Python's limit.
+        if depth > JSON_LEVELS:
             raise InvalidFile(
-                f"The file has a value nested more than {MAX_DEPTH - 1} levels deep, "
+                f"The file has a value nested more than {JSON_LEVELS - 1} levels deep, "
                 f"in {self.where}: more than an export writes."
             )
         if event == "start_map":
@@ -174,7 +174,7 @@ class BackupReader:
                 f"order {', '.join(SECTIONS)}."
             )
         self.where = f"section '{name}'"
-        self._meter.mark = self._meter.count
+        self._meter.begin()
 
     def object_section(self, name: str) -> dict[str, Any]:
         self._section(name)
@@ -194,7 +194,7 @@ class BackupReader:
                 self.where = f"the end of section '{name}'"
                 return
             self.where = f"{name}.{table}"
-            self._meter.mark = self._meter.count
+            self._meter.begin()
             self._expect("start_array", f"a list of rows for table '{table}'")
             rows = self._rows(name, table)
             yield table, rows
@@ -215,7 +215,7 @@ class BackupReader:
                 if event == "end_array":
                     return
                 position += 1
-                meter.mark = meter.count
+                meter.mark = meter.count  # begin(), without a call for every row
                 if event != "start_map":
                     self.where = where + str(position)
                     yield position, value_of(event, value)
@@ -242,13 +242,13 @@ class BackupReader:
         if event != "end_map":
             raise InvalidFile(f"Unexpected content after the last section: '{key}'.")
         self.where = "what follows the document"
-        self._meter.mark = self._meter.count
+        self._meter.begin()
         try:
             extra = next(self._events)
         except StopIteration:
             return
         except ijson.JSONError:
             raise InvalidFile("Unexpected content after the end of the document.") from None
-        except _TooLong:
-            raise self._error(_TooLong()) from None
+        except _TooLong as exc:
+            raise self._error(exc) from None
         raise InvalidFile(f"Unexpected content after the end of the document: {extra[0]}.")
