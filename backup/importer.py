@@ -3,8 +3,8 @@
 One pass over the file: the reader streams it, every row is validated and loaded into a staging
 table, then the database resolves references and classifies the rows (`plan`), and only when
 nothing is wrong are the tenant tables written, all of it in one transaction. An applied replace
-or new-tenant restore on PostgreSQL first tries loading straight into the tenant tables
-(`direct_load`) and falls back to this when anything is wrong.
+or new-tenant restore first tries loading straight into the tenant tables (`direct_load`) and
+falls back to this when anything is wrong.
 """
 
 import hashlib
