@@ -9,7 +9,9 @@ into staging tables or, in a direct load, into the tenant tables), planning (the
 matching in SQL), writing, a direct load's deletion and checks (with the deferred foreign keys,
 checked there), the commit (where PostgreSQL checks the deferred foreign keys of every row
 written, unless a direct load checked them), and the time of the DELETE and INSERT statements on
-the tenant tables within those phases.
+the tenant tables within those phases. A direct load's writer thread runs its statements on the
+raw connection, outside Django's timing: on SQLite its deletions and inserts fall within reading,
+and its deletion phase only counts the rows to delete.
 """
 
 import os
