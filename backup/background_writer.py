@@ -60,11 +60,6 @@ def _busy(*args: Any) -> None:
     raise RuntimeError("the connection is busy with a background write: call finish() or abort()")
 
 
-def background_writer() -> "BackgroundWriter":
-    """The writer for this database."""
-    return BackgroundCopy() if connection.vendor == "postgresql" else BackgroundInsert()
-
-
 class BackgroundWriter:
     def __init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BATCHES)
@@ -220,3 +215,14 @@ class BackgroundInsert(BackgroundWriter):
             sql = self._sql[statement, len(batch)] = statement + ", ".join([row] * len(batch))
         raw.execute(sql, list(itertools.chain.from_iterable(batch)))
         return self._next()
+
+
+WRITERS: dict[str, type[BackgroundWriter]] = {
+    "postgresql": BackgroundCopy,
+    "sqlite": BackgroundInsert,
+}
+
+
+def background_writer() -> BackgroundWriter:
+    """The writer for this database (one of `WRITERS`)."""
+    return WRITERS[connection.vendor]()

@@ -5,8 +5,8 @@ its tenant table), and the database waits while Python reads the file. Loaded st
 tenant table, a row is written once, by a thread of its own while Python reads the next one
 (`background_writer`). On PostgreSQL, on one day, a replace of 1.7 million rows took 39 s instead
 of 54, a new-tenant restore 40 s instead of 61; checking the foreign keys as the rows are written
-then took those to 38 s and 31-34 s on another. On SQLite a replace of 170,000 rows took 4.8-5.6 s
-instead of 7.4-8.3 s (`bench/README.md`).
+then took those to 38 s and 31-34 s on another. On SQLite a replace of 170,000 rows took 5.8-6.7 s
+instead of 8.9-9.3 s through staging tables (`bench/README.md`).
 
 The load is optimistic. It stops at the first sign of trouble and raises `Retry`: a row with a
 problem, a key that a unique constraint refuses, a reference that does not resolve within the
@@ -33,7 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection
 
-from .background_writer import Statement, background_writer
+from .background_writer import WRITERS, Statement, background_writer
 from .plan import Mode, ProblemLog, replaced, unique_in_database
 from .staging import q, write_rows
 from .tables import Registry, TableSpec
@@ -45,10 +45,6 @@ _FIRST_VALUE, _FIRST_VALUE_NEW_TENANT = 4, 3
 # The bits of a UUID's integer that say "version 4, RFC 4122 variant" (as `uuid.UUID` sets them).
 _VERSION_BITS = (0xF000 << 64) | (0xC000 << 48)
 _VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-
-
-# The databases a background writer writes to.
-_VENDORS = ("postgresql", "sqlite")
 
 
 class Retry(Exception):
@@ -69,7 +65,7 @@ def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
     does (no condition, no nullable column)."""
     if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
         return False
-    if connection.vendor not in _VENDORS or not getattr(settings, "BACKUP_FAST_PATHS", True):
+    if connection.vendor not in WRITERS or not getattr(settings, "BACKUP_FAST_PATHS", True):
         return False
     for spec in reg.tenant_tables:
         if straight(mode, spec) and not unique_in_database(spec):
