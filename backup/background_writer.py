@@ -34,7 +34,8 @@ from .staging import copy_statement, q
 
 # Rows per COPY statement: when one ends, PostgreSQL checks its rows' foreign keys while the next
 # rows are read. Batches of rows are what the threads hand over (on SQLite, one INSERT each), and
-# the queue holds enough of them for the reading to go on during a whole statement's check.
+# the queue holds enough of them for the reading to go on during a whole statement's check (on
+# SQLite, during the deletion of a table's rows before its load).
 CHUNK_ROWS = 20_000
 BATCH_ROWS = 1_000
 QUEUED_BATCHES = 2 * CHUNK_ROWS // BATCH_ROWS
