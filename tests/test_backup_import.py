@@ -666,7 +666,7 @@ def test_a_replace_empties_a_table_the_file_does_not_have(tenant, other, setting
     assert tenant_snapshot(other) == others
     after = parse(export_bytes(tenant, include_deleted=True))
     assert name not in after["tenant_data"] or after["tenant_data"][name] == []
-    kept = {t: rows for t, rows in document["tenant_data"].items()}
+    kept = document["tenant_data"]
     assert without_secrets({t: after["tenant_data"][t] for t in kept}) == without_secrets(kept)
 
 
@@ -698,7 +698,8 @@ def _background_writer_cases(writer: background_writer.BackgroundWriter) -> None
             return cursor.fetchall()
 
     first = [("INSERT INTO copied (n, m) VALUES (%s, %s)", [-1, 0])]
-    assert writer.write('"copied"', ["n", "m"], ((n, n * 2) for n in range(2500)), first=first)
+    written = writer.write('"copied"', ["n", "m"], ((n, n * 2) for n in range(2500)), first=first)
+    assert written == 2500
     # Until it is finished, a query fails instead of waiting for the connection for ever.
     with pytest.raises(RuntimeError, match="busy with a background write"):
         Tenant.objects.count()
