@@ -25,6 +25,7 @@ sqlite3 connections may be used from any thread); the caller must not use the co
 import itertools
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -61,7 +62,10 @@ def _busy(*args: Any) -> None:
     raise RuntimeError("the connection is busy with a background write: call finish() or abort()")
 
 
-class BackgroundWriter:
+class BackgroundWriter(ABC):
+    """The queue, the thread and the hand-over of errors; a database's writer says how it
+    writes (`_statement`, `_write`)."""
+
     def __init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BATCHES)
         self._thread: threading.Thread | None = None
@@ -111,15 +115,17 @@ class BackgroundWriter:
         self._stop(_ABORT)
         self._error = None
 
+    @abstractmethod
     def _statement(self, table: str, columns: Sequence[str]) -> str:
-        raise NotImplementedError
+        """What a batch of rows for `table` is written with (the `_Batch`'s statement)."""
 
     def _batch_rows(self, columns: Sequence[str]) -> int:
         return BATCH_ROWS
 
+    @abstractmethod
     def _write(self, raw: Any, item: Any) -> Any:
-        """Write a batch, or run a statement; returns the next item of the queue."""
-        raise NotImplementedError
+        """Write a batch, or run a statement, on the raw connection; returns the next item of
+        the queue (`_next`)."""
 
     def _put(self, item: Statement | _Batch) -> None:
         if self._error is not None:
