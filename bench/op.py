@@ -186,15 +186,20 @@ def op_copy_from(directory: str, target_url: str) -> dict[str, Any]:
     settings = environ.Env.db_url_config(target_url)
     connections.databases["target"] = {**connections.databases["default"], **settings}
     target = connections["target"]
-    rows = 0
     with transaction.atomic(using="target"), target.cursor() as cursor:
-        for spec in tables():
-            with open(Path(directory) / spec.db_table, "rb") as source:
-                with cursor.cursor.copy(f'COPY "{spec.db_table}" FROM STDIN') as copy:
-                    while block := source.read(1 << 20):
-                        copy.write(block)
-                rows += cursor.cursor.rowcount
-    return {"rows": rows}
+        return {"rows": _copy_in(cursor, directory)}
+
+
+def _copy_in(cursor: Any, directory: str) -> int:
+    """`COPY ... FROM STDIN` of each table's `copy_to` file; returns the rows copied."""
+    rows = 0
+    for spec in tables():
+        with open(Path(directory) / spec.db_table, "rb") as source:
+            with cursor.cursor.copy(f'COPY "{spec.db_table}" FROM STDIN') as copy:
+                while block := source.read(1 << 20):
+                    copy.write(block)
+            rows += cursor.cursor.rowcount
+    return rows
 
 
 def op_copy_replace(directory: str) -> dict[str, Any]:
@@ -202,18 +207,11 @@ def op_copy_replace(directory: str) -> dict[str, Any]:
     `copy_to` wrote, referring tables first, then `COPY ... FROM STDIN` of those files into the
     same tables (their foreign keys checked at the commit, as Django declares them), in one
     transaction. The rows come back as they were, so the database is left as it was found."""
-    rows = 0
     tid = tenant().pk
     with transaction.atomic(), connection.cursor() as cursor:
         for spec in reversed(tables()):
             cursor.execute(f'DELETE FROM "{spec.db_table}" WHERE tenant_id = %s', [tid])
-        for spec in tables():
-            with open(Path(directory) / spec.db_table, "rb") as source:
-                with cursor.cursor.copy(f'COPY "{spec.db_table}" FROM STDIN') as copy:
-                    while block := source.read(1 << 20):
-                        copy.write(block)
-                rows += cursor.cursor.rowcount
-    return {"rows": rows}
+        return {"rows": _copy_in(cursor, directory)}
 
 
 DUMPED = ["auth.user", "masterdata", "tenants"]
