@@ -187,10 +187,10 @@ def op_copy_from(directory: str, target_url: str) -> dict[str, Any]:
     connections.databases["target"] = {**connections.databases["default"], **settings}
     target = connections["target"]
     with transaction.atomic(using="target"), target.cursor() as cursor:
-        return {"rows": _copy_in(cursor, directory)}
+        return {"rows": copy_in(cursor, directory)}
 
 
-def _copy_in(cursor: Any, directory: str) -> int:
+def copy_in(cursor: Any, directory: str) -> int:
     """`COPY ... FROM STDIN` of each table's `copy_to` file; returns the rows copied."""
     rows = 0
     for spec in tables():
@@ -211,7 +211,7 @@ def op_copy_replace(directory: str) -> dict[str, Any]:
     with transaction.atomic(), connection.cursor() as cursor:
         for spec in reversed(tables()):
             cursor.execute(f'DELETE FROM "{spec.db_table}" WHERE tenant_id = %s', [tid])
-        return {"rows": _copy_in(cursor, directory)}
+        return {"rows": copy_in(cursor, directory)}
 
 
 DUMPED = ["auth.user", "masterdata", "tenants"]
