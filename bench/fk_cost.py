@@ -6,9 +6,9 @@ files of `bench/op.py copy_to DIR` of its tenant `demo`:
 
     .venv/bin/python bench/fk_cost.py DIR [ROUNDS]
 
-Each round runs the database's own replace twice (as `bench/op.py copy_replace`: DELETE of the
-tenant's rows, referring tables first, then COPY of the files), each in a transaction that is
-rolled back, so that the database is left as it was found:
+Each round runs the database's own replace (as `bench/op.py copy_replace`: DELETE of the tenant's
+rows, referring tables first, then COPY of the files) in three variants, each in a transaction
+that is rolled back, so that the database is left as it was found:
 
 - `django`: the schema as the migrations make it. Every row of a tenant table is checked against
   `tenants_tenant` and against each row it refers to; and since those foreign keys name only an
