@@ -36,7 +36,7 @@ from django.db import IntegrityError, connection
 from .background_writer import WRITERS, Statement, background_writer
 from .plan import Mode, ProblemLog, replaced, unique_in_database
 from .staging import q, write_rows
-from .tables import Registry, TableSpec
+from .tables import FieldSpec, Registry, TableSpec
 
 # Where the values of a staged row start: (position, bad, target, action, *values, *flags), and
 # in a new tenant, whose rows are staged without a target, (position, bad, action, ...).
@@ -191,19 +191,8 @@ class DirectLoad:
                     cursor.execute(sql, params)
         for name in self.rows:
             spec = self.reg.table(name)
-            table = q(spec.db_table)
             for f in spec.fields_of_kind("tenant_fk"):
-                target = q(self.reg.table(f.target).db_table)
-                column = q(f.column)
-                # NOT IN, planned as one hash of the tenant's ids, whatever the statistics say:
-                # they know nothing yet of rows just loaded, and as NOT EXISTS a new tenant's
-                # million readings were joined by a nested loop over its 20,000 vehicles.
-                self._retry_if(
-                    f"SELECT 1 FROM {table} s WHERE s.{q('tenant_id')} = %s "
-                    f"AND s.{column} IS NOT NULL AND s.{column} NOT IN (SELECT r.id FROM "
-                    f"{target} r WHERE r.{q('tenant_id')} = %s) LIMIT 1",
-                    [self.tid, self.tid],
-                )
+                self._retry_if(outside_tenant(self.reg, spec, f), [self.tid, self.tid])
         if connection.vendor != "postgresql":
             # SQLite can check deferred foreign keys before the commit only by scanning whole
             # tables, other tenants' rows too (`PRAGMA foreign_key_check`). The references were
@@ -222,6 +211,20 @@ class DirectLoad:
             cursor.execute(sql, params)
             if cursor.fetchone() is not None:
                 raise Retry
+
+
+def outside_tenant(reg: Registry, spec: TableSpec, f: FieldSpec) -> str:
+    """The query finding a row of the tenant (`%s`, twice) whose reference `f` points outside
+    it (at another tenant's row): a row or none."""
+    table, target, column = q(spec.db_table), q(reg.table(f.target).db_table), q(f.column)
+    # NOT IN, planned as one hash of the tenant's ids, whatever the statistics say: they know
+    # nothing yet of rows just loaded, and as NOT EXISTS a new tenant's million readings were
+    # joined by a nested loop over its 20,000 vehicles.
+    return (
+        f"SELECT 1 FROM {table} s WHERE s.{q('tenant_id')} = %s "
+        f"AND s.{column} IS NOT NULL AND s.{column} NOT IN (SELECT r.id FROM "
+        f"{target} r WHERE r.{q('tenant_id')} = %s) LIMIT 1"
+    )
 
 
 def _new_ids() -> Callable[[Any], str]:

@@ -41,8 +41,9 @@ import django
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
-from op import copy_in, tables, tenant  # noqa: E402  (bench/op.py)
+from op import copy_in, delete_tenant_rows, tables, tenant  # noqa: E402  (bench/op.py)
 
+from backup.direct_load import outside_tenant  # noqa: E402
 from backup.staging import q  # noqa: E402
 from backup.tables import TableSpec, registry  # noqa: E402
 
@@ -50,7 +51,6 @@ from backup.tables import TableSpec, registry  # noqa: E402
 def _tenant_keyed(cursor: Any, specs: list[TableSpec]) -> None:
     """Replace, within the open transaction, every foreign key to a tenant table by one on
     (tenant_id, column), and drop the one to the tenant where such a key implies it."""
-    reg = registry()
     cursor.execute(
         "SELECT t.relname, k.conname, a.attname, r.relname FROM pg_constraint k "
         "JOIN pg_class t ON t.oid = k.conrelid JOIN pg_class r ON r.oid = k.confrelid "
@@ -74,7 +74,7 @@ def _tenant_keyed(cursor: Any, specs: list[TableSpec]) -> None:
         cursor.execute(f"ALTER TABLE {q(target)} ADD UNIQUE (tenant_id, id)")
     for spec in specs:
         for f in spec.fields_of_kind("tenant_fk"):
-            target = reg.table(f.target).db_table
+            _name, target = keys[spec.db_table, f.column]
             cursor.execute(
                 f"ALTER TABLE {q(spec.db_table)} ADD FOREIGN KEY (tenant_id, {q(f.column)}) "
                 f"REFERENCES {q(target)} (tenant_id, id) DEFERRABLE INITIALLY DEFERRED"
@@ -107,13 +107,7 @@ def _isolation_queries(cursor: Any, specs: list[TableSpec], tid: Any) -> None:
     reg = registry()
     for spec in specs:
         for f in spec.fields_of_kind("tenant_fk"):
-            target, column = q(reg.table(f.target).db_table), q(f.column)
-            cursor.execute(
-                f"SELECT 1 FROM {q(spec.db_table)} s WHERE s.tenant_id = %s "
-                f"AND s.{column} IS NOT NULL AND s.{column} NOT IN "
-                f"(SELECT r.id FROM {target} r WHERE r.tenant_id = %s) LIMIT 1",
-                [tid, tid],
-            )
+            cursor.execute(outside_tenant(reg, spec, f), [tid, tid])
             if cursor.fetchone() is not None:
                 raise SystemExit(f"{spec.name}.{f.name} refers to a row of another tenant")
 
@@ -133,8 +127,7 @@ def replace_once(directory: str, variant: str, tid: Any) -> dict[str, float]:
             if variant == "tenant-keyed, lean":
                 _covered_indexes(cursor, exported)
             start = time.perf_counter()
-            for spec in reversed(exported):
-                cursor.execute(f"DELETE FROM {q(spec.db_table)} WHERE tenant_id = %s", [tid])
+            delete_tenant_rows(cursor, tid)
             seconds["delete"] = time.perf_counter() - start
             start = time.perf_counter()
             copy_in(cursor, directory)

@@ -207,11 +207,16 @@ def op_copy_replace(directory: str) -> dict[str, Any]:
     `copy_to` wrote, referring tables first, then `COPY ... FROM STDIN` of those files into the
     same tables (their foreign keys checked at the commit, as Django declares them), in one
     transaction. The rows come back as they were, so the database is left as it was found."""
-    tid = tenant().pk
     with transaction.atomic(), connection.cursor() as cursor:
-        for spec in reversed(tables()):
-            cursor.execute(f'DELETE FROM "{spec.db_table}" WHERE tenant_id = %s', [tid])
+        delete_tenant_rows(cursor, tenant().pk)
         return {"rows": copy_in(cursor, directory)}
+
+
+def delete_tenant_rows(cursor: Any, tid: Any) -> None:
+    """`DELETE` of the tenant's rows of the tables that `copy_to` writes, referring tables
+    first."""
+    for spec in reversed(tables()):
+        cursor.execute(f'DELETE FROM "{spec.db_table}" WHERE tenant_id = %s', [tid])
 
 
 DUMPED = ["auth.user", "masterdata", "tenants"]
