@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 
 from tenants.models import Membership, Tenant
 
+from .errors import NotPermitted
+
 MANAGER_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN)
 
 
@@ -48,3 +50,20 @@ def managed_tenants(user: Any) -> QuerySet[Tenant]:
 def may_create_master_data(user: Any) -> bool:
     """Master data is shared by every tenant: only superusers may add to it from a backup."""
     return bool(getattr(user, "is_superuser", False))
+
+
+def sees_every_user(user: Any) -> bool:
+    """Whether a backup imported by this user may name any account of the platform by email.
+    A tenant's owner or admin may only name the tenant's members: an import must not tell them
+    which other emails have an account here. `None` is the command line's operator."""
+    return user is None or bool(getattr(user, "is_superuser", False))
+
+
+def refuse_lost_privileges(user: Any, *, create_missing_master_data: bool) -> None:
+    """Raise `NotPermitted` when `user` asks for what only a privileged user may, as the user's
+    rights stand now: an upload previewed with a privilege is not imported once it is lost."""
+    if create_missing_master_data and user is not None and not may_create_master_data(user):
+        raise NotPermitted(
+            "create_missing_master_data: master data is shared by all tenants, so only "
+            "superusers may create it from a backup."
+        )

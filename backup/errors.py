@@ -43,11 +43,20 @@ class ValidationFailed(BackupError):
     code = "validation_failed"
     exit_code = 4
 
-    def __init__(self, problems: list[Problem], more: int = 0) -> None:
+    def __init__(self, problems: list[Problem], more: int = 0, *, stopped: bool = False) -> None:
+        """`stopped`: checking stopped early, so `more` is only a lower bound."""
         self.problems = problems
         self.more = more
-        extra = f" (and {more} more)" if more else ""
-        super().__init__(f"The backup has {len(problems)} problem(s){extra}.")
+        self.stopped = stopped
+        if stopped:
+            message = (
+                f"The backup has at least {len(problems) + more} problems: checking stopped "
+                f"there, and the first {len(problems)} are listed."
+            )
+        else:
+            extra = f" (and {more} more)" if more else ""
+            message = f"The backup has {len(problems)} problem(s){extra}."
+        super().__init__(message)
 
 
 class ExportFailed(BackupError):
@@ -64,6 +73,12 @@ class Refused(BackupError):
     exit_code = 5
 
 
+class NotPermitted(Refused):
+    """The user may not ask for this (any more): privileges are checked when the work runs."""
+
+    code = "permission_denied"
+
+
 class UnsupportedVersion(InvalidFile):
     code = "unsupported_version"
 
@@ -78,6 +93,18 @@ class ConfirmationRequired(Refused):
     """A replace import needs the tenant's name typed as confirmation."""
 
     code = "confirmation_required"
+
+
+class UploadTooLarge(Refused):
+    """An upload larger than the web entry points accept (`BACKUP_UPLOAD_MAX_BYTES`)."""
+
+    code = "upload_too_large"
+
+
+class AmbiguousRequest(BackupError):
+    """A request that names one thing twice (two files, two modes): which one is meant?"""
+
+    code = "ambiguous_request"
 
 
 class UploadNotFound(BackupError):

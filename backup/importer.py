@@ -22,9 +22,11 @@ from django.db import (
     connection,
     transaction,
 )
+from django.utils import timezone
 
 from tenants.models import Tenant
 
+from .access import refuse_lost_privileges, sees_every_user
 from .audit import record
 from .dbsession import configure_session
 from .direct_load import DirectLoad, Retry, applies, straight
@@ -33,6 +35,7 @@ from .errors import (
     BackupError,
     ImportRunning,
     InvalidFile,
+    NotPermitted,
     Problem,
     Refused,
     UnsupportedVersion,
@@ -41,7 +44,7 @@ from .masters import MasterData
 from .plan import Mode, Planner, ProblemLog, TableCounts, replaced
 from .reader import BackupReader
 from .stager import Users, row_stager
-from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, q
+from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, distinct, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
@@ -57,6 +60,9 @@ class ImportOptions:
     new_tenant_name: str = ""
     # A new-tenant restore started from a tenant's own page may only restore that tenant's backups.
     source_tenant_id: str = ""
+    # The most bytes the document may have, decompressed (uploads: a small gzip file can hold
+    # gigabytes); None: no limit.
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -70,6 +76,7 @@ class ImportReport:
     more_problems: int = 0
     sha256: str = ""
     applied: bool = False
+    import_id: uuid.UUID | None = None  # named by the rows it stamped (`TableSpec.stamp`)
 
     def totals(self) -> TableCounts:
         total = TableCounts()
@@ -177,6 +184,7 @@ class _Import:
         tenant: Tenant | None,
         apply: bool,
         *,
+        actor: Any = None,
         optimistic: bool = True,
         rewindable: bool = False,
     ) -> None:
@@ -189,13 +197,15 @@ class _Import:
         self.mode = options.mode
         self.tenant = tenant
         self.apply = apply
+        self.actor = actor
+        self.id = uuid.uuid4()  # named in the stamp of rows it creates and in its audit entry
+        self.started = timezone.now()
         self.optimistic = optimistic
         self.rewindable = rewindable
         self.reg: Registry = registry()
         self.problems = ProblemLog(int(getattr(settings, "BACKUP_PROBLEM_LIMIT", 200)))
         self.stages: dict[str, StagingTable] = {}
         self.direct: DirectLoad | None = None
-        self.reader: BackupReader | None = None
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -205,8 +215,12 @@ class _Import:
                 self.direct.abort()  # stops a load still under way, before the rollback
 
     def _run(self, stream: BinaryIO) -> ImportReport:
+        # As the actor's rights stand now, not as they stood at the preview.
+        refuse_lost_privileges(
+            self.actor, create_missing_master_data=self.options.create_missing_master_data
+        )
         configure_session()
-        reader = self.reader = BackupReader(stream)
+        reader = BackupReader(stream, max_bytes=self.options.max_bytes)
         metadata = reader.object_section("metadata")
         steps = _check_metadata(metadata)
         for step in steps:
@@ -215,7 +229,9 @@ class _Import:
         tenant = self._target_tenant(source)
         if self.apply and self.mode != Mode.NEW_TENANT:
             _lock_tenant(tenant)
-        report = ImportReport(mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source)
+        report = ImportReport(
+            mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source, import_id=self.id
+        )
         _check_schema(reader.object_section("schema"))
 
         masters = MasterData(self.reg, self.problems)
@@ -230,7 +246,7 @@ class _Import:
                 raise Retry
             self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
             self.direct.start()
-        users = Users()
+        users = Users(self._users_tenant(tenant))
         for table, rows in reader.table_section("tenant_data"):
             self._read(table, self._upgraded(steps, "tenant_data", table, rows), masters, users)
             if self.direct and self.problems:
@@ -330,6 +346,18 @@ class _Import:
 
         return upgraded()
 
+    def _users_tenant(self, tenant: Tenant) -> Any:
+        """Whose members the file's emails may name: every account for an operator or a
+        superuser; for a tenant's owner or admin, the tenant's members (a new tenant's: those of
+        the tenant it was restored from, `source_tenant_id`)."""
+        if sees_every_user(self.actor):
+            return None
+        if self.mode != Mode.NEW_TENANT:
+            return tenant.pk
+        if not self.options.source_tenant_id:
+            raise NotPermitted("A restore as a new tenant names the tenant it restores from.")
+        return self.options.source_tenant_id
+
     def _target_tenant(self, source: dict[str, str]) -> Tenant:
         if self.mode == Mode.NEW_TENANT:
             slug = self.options.new_tenant_slug
@@ -342,8 +370,11 @@ class _Import:
                     f"{source['id']}): only a backup of this tenant (id {wanted}) can be restored "
                     "as a new tenant here."
                 )
-            if Tenant.objects.filter(slug=slug).exists():
-                raise Refused(f"A tenant with slug '{slug}' already exists: choose another slug.")
+            if Tenant.slug_taken(slug):
+                raise Refused(
+                    f"A tenant with slug '{slug}' already exists (slugs are compared without "
+                    "regard to case): choose another slug."
+                )
             return Tenant.objects.create(
                 slug=slug, name=self.options.new_tenant_name or source["name"] or slug
             )
@@ -371,7 +402,7 @@ class _Import:
         if table in self._rows_read():
             self.problems.add(table, "", "", "the table appears twice in tenant_data")
             return
-        stage_row = row_stager(spec, self.mode, masters, users, self.problems)
+        stage_row = row_stager(spec, self.mode, masters, users, self.problems, self._stamp(spec))
         staged = (stage_row(position, raw) for position, raw in rows)
         # Users are looked up by email while rows are read: those tables load in batches.
         streaming = not spec.fields_of_kind("user_fk")
@@ -385,6 +416,13 @@ class _Import:
         self.stages[table] = stage
         stage.load(staged, streaming=streaming)
         stage.analyze(index=self.reg.is_referenced(spec.name))
+
+    def _stamp(self, spec: TableSpec) -> dict[str, Any]:
+        """The values this import writes into the stamp fields of the table's new rows."""
+        if spec.stamp is None:
+            return {}
+        by = getattr(self.actor, "email", "") if self.actor is not None else ""
+        return {spec.stamp.at: self.started, spec.stamp.by: by, spec.stamp.import_id: self.id}
 
     def _rows_read(self) -> dict[str, int]:
         read = {table: stage.rows for table, stage in self.stages.items()}
@@ -462,11 +500,36 @@ class _Import:
         if not columns:
             return
         table = q(spec.db_table)
-        assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in columns)
+        # Column -> (expression, its parameters); kept secrets are assigned first.
+        assignments: dict[str, tuple[str, list[Any]]] = {}
+        for secret in spec.secrets:
+            # A kept secret goes where the row says: when the file moves it elsewhere (another
+            # endpoint, user or service), the secret is cleared and flagged for re-entry. The
+            # expressions read the row as it was before this UPDATE.
+            moved = " OR ".join(
+                distinct(f"{table}.{q(c)}", f"s.{q(c)}") for c in secret.destination
+            )
+            if not moved:
+                continue
+            model_field = spec.model._meta.get_field(secret.field)
+            cleared = model_field.get_db_prep_save(model_field.get_default(), connection)
+            column, flag = q(model_field.column), spec.field_map[secret.flag_field].column
+            assignments[model_field.column] = (
+                f"CASE WHEN {moved} THEN %s ELSE {column} END",
+                [cleared],
+            )
+            assignments[flag] = (
+                f"CASE WHEN ({moved}) AND {distinct(f'{table}.{column}', '%s')} THEN %s "
+                f"ELSE s.{q(flag)} END",
+                [cleared, True],
+            )
+        for c in columns:
+            assignments.setdefault(c, (f"s.{q(c)}", []))
+        sets = ", ".join(f"{q(c)} = {sql}" for c, (sql, _params) in assignments.items())
         cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM {stage.sql_name} s "
+            f"UPDATE {table} SET {sets} FROM {stage.sql_name} s "
             f"WHERE {table}.id = s.{q(TARGET)} AND s.{q(ACTION)} = %s",
-            [UPDATE],
+            [*(p for _sql, params in assignments.values() for p in params), UPDATE],
         )
 
     def drop_stages(self) -> None:
@@ -519,6 +582,7 @@ def _process(
                 "mode": str(options.mode),
                 "outcome": "applied" if apply else "previewed",
                 "sha256": report.sha256,
+                "import_id": str(report.import_id),
                 "source_tenant": report.source_tenant,
                 "target_tenant": report.tenant,
                 "totals": report.totals().as_dict(),
@@ -549,7 +613,7 @@ def _attempt(
     """One pass over the file in its own transaction (a savepoint inside the caller's); the
     failures that end the import are audited."""
     hashing = _HashingReader(raw)
-    job = _Import(options, tenant, apply, optimistic=optimistic, rewindable=rewindable)
+    job = _Import(options, tenant, apply, actor=actor, optimistic=optimistic, rewindable=rewindable)
     with open_input(io.BufferedReader(hashing)) as stream:  # type: ignore[arg-type]
         try:
             with transaction.atomic():
@@ -557,15 +621,10 @@ def _attempt(
                 job.drop_stages()
                 if not apply:
                     transaction.set_rollback(True)
-        except (BackupError, SystemError, ValueError) as exc:
-            error = exc if isinstance(exc, BackupError) else job.reader and job.reader.refusal(exc)
-            if not error:
-                raise
+        except BackupError as exc:
             hashing.drain()
-            _audit_failure(job, tenant, options, action, actor, error, hashing)
-            if error is exc:
-                raise
-            raise error from None
+            _audit_failure(job, tenant, options, action, actor, exc, hashing)
+            raise
     report.sha256 = hashing.drain()
     return report
 

@@ -57,6 +57,7 @@ class PendingImport:
             new_tenant_slug=self.new_tenant_slug,
             new_tenant_name=self.new_tenant_name,
             source_tenant_id=self.tenant_id if self.mode == Mode.NEW_TENANT else "",
+            max_bytes=int(settings.BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES),
         )
 
     @property

@@ -36,11 +36,19 @@ class TableCounts:
         return asdict(self)
 
 
+# Checking stops once the problems are this many times the listed ones: past that, the count
+# tells nobody more, and a small crafted file (a gzip of a million bad rows) would otherwise
+# cost the server time in proportion to what it decompresses to.
+STOP_FACTOR = 10
+
+
 class ProblemLog:
-    """All problems found, kept up to a limit (the rest only counted)."""
+    """All problems found, kept up to a limit (the rest only counted, up to `STOP_FACTOR`
+    times the limit, where `add` raises the `ValidationFailed` that ends the import)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.stop_at = max(limit, 1) * STOP_FACTOR
         self.items: list[Problem] = []
         self.total = 0
 
@@ -48,6 +56,8 @@ class ProblemLog:
         self.total += 1
         if len(self.items) < self.limit:
             self.items.append(Problem(table, row, field, message))
+        if self.total >= self.stop_at:
+            raise self.error(stopped=True)
 
     @property
     def remaining(self) -> int:
@@ -60,8 +70,8 @@ class ProblemLog:
         self.items.clear()
         self.total = 0
 
-    def error(self) -> ValidationFailed:
-        return ValidationFailed(self.items, more=self.total - len(self.items))
+    def error(self, *, stopped: bool = False) -> ValidationFailed:
+        return ValidationFailed(self.items, more=self.total - len(self.items), stopped=stopped)
 
 
 def display(value: Any) -> Any:

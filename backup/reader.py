@@ -5,8 +5,6 @@ be held: `metadata`, `schema`, `master_data`, `tenant_data`, `statistics`. Anyth
 a readable document of that shape raises `InvalidFile` saying where reading stopped.
 """
 
-import re
-import sys
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -16,21 +14,15 @@ from django.conf import settings
 
 from .document import SECTIONS
 from .errors import InvalidFile
+from .number_guard import NumberGuard, NumberTooLong
 from .values import JSON_LEVELS
 
 
-def _too_long_number(exc: BaseException) -> str | None:
-    """What an integer longer than Python converts (`sys.get_int_max_str_digits`) made the
-    parser raise, described; None for any other exception."""
-    for error in (exc, exc.__cause__, exc.__context__):
-        if isinstance(error, ValueError) and "integer string conversion" in str(error):
-            digits = re.search(r"value has (\d+) digits", str(error))
-            number = f"a number of {digits[1]} digits" if digits else "a number"
-            return f"{number}, more than the {sys.get_int_max_str_digits()} an import reads"
-    return None
-
-
 class _TooLong(Exception):
+    pass
+
+
+class _TooLarge(Exception):
     pass
 
 
@@ -38,14 +30,18 @@ class _Metered:
     """The stream the parser reads, counting its bytes, so that a row (or a section that is not
     a table) is refused once it takes more than `limit` of them, before its value fills memory:
     a gzip file of 300 KB held one string of 300 MB, which took an import 2.5 GB and seven
-    minutes (the parser's time grows with the square of a string's length). The count runs up to
-    a buffer ahead of the parser. Slots: the reader sets `mark` for every row."""
+    minutes (the parser's time grows with the square of a string's length). The whole file is
+    refused past `total` bytes (decompressed), and every chunk passes the number guard before
+    the parser sees it. The count runs up to a buffer ahead of the parser. Slots: the reader
+    sets `mark` for every row."""
 
-    __slots__ = ("count", "limit", "mark", "raw")
+    __slots__ = ("count", "guard", "limit", "mark", "raw", "total")
 
-    def __init__(self, raw: BinaryIO, limit: int) -> None:
+    def __init__(self, raw: BinaryIO, limit: int, total: int | None) -> None:
         self.raw = raw
         self.limit = limit
+        self.total = total
+        self.guard = NumberGuard()
         self.count = 0  # bytes read
         self.mark = 0  # the count when the current row or section began
 
@@ -58,12 +54,17 @@ class _Metered:
         self.count += len(data)
         if self.count - self.mark > self.limit:
             raise _TooLong
+        if self.total is not None and self.count > self.total:
+            raise _TooLarge
+        self.guard.check(data)
         return data
 
 
 class BackupReader:
-    def __init__(self, stream: BinaryIO) -> None:
-        self._meter = _Metered(stream, int(getattr(settings, "BACKUP_MAX_ROW_BYTES", 16 << 20)))
+    def __init__(self, stream: BinaryIO, *, max_bytes: int | None = None) -> None:
+        """`max_bytes`: the most bytes the document may have, decompressed (None: no limit)."""
+        row_limit = int(getattr(settings, "BACKUP_MAX_ROW_BYTES", 16 << 20))
+        self._meter = _Metered(stream, row_limit, max_bytes)
         # Numbers with a fraction or an exponent come as `Decimal`, integers of any size as
         # `int` (with `use_float` the parser refuses integers beyond 64 bits). basic_parse: the
         # reader keeps its own place, so the parser need not build a prefix string for every
@@ -90,13 +91,23 @@ class BackupReader:
             if "premature EOF" in detail:
                 return InvalidFile(f"The file ends too early, in {self.where} (truncated?).")
             return InvalidFile(f"The file is not valid JSON ({detail}), in {self.where}.")
-        refused = self.refusal(exc)
-        if refused is not None:
-            return refused
+        if isinstance(exc, NumberTooLong):
+            length = f"more than {exc.digits}" if exc.more else f"{exc.digits}"
+            return InvalidFile(
+                f"The file has a number of {length} digits, more than the "
+                f"{self._meter.guard.limit} an import reads, at byte {exc.offset:,} of the "
+                f"document (decompressed), after {self.where}."
+            )
         if isinstance(exc, _TooLong):
             return InvalidFile(
                 f"The file has more than {self._meter.limit:,} bytes in one row or value "
                 f"(BACKUP_MAX_ROW_BYTES), in {self.where}."
+            )
+        if isinstance(exc, _TooLarge):
+            return InvalidFile(
+                f"The file is larger than the {self._meter.total:,} bytes (decompressed) "
+                f"accepted here (BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES); reading stopped in "
+                f"{self.where}."
             )
         if isinstance(exc, OSError | EOFError | zlib.error):
             return InvalidFile(
@@ -104,18 +115,6 @@ class BackupReader:
                 "corrupt or truncated gzip data."
             )
         raise exc
-
-    def refusal(self, exc: BaseException) -> InvalidFile | None:
-        """The `InvalidFile` for an integer too long to read, or None for any other exception.
-
-        ijson's C parser, meeting one, hands out the events it parsed before it with the
-        `ValueError` still pending, so that it surfaces later, as itself or as a `SystemError`,
-        wherever Python next checks: maybe in the reader's caller, and by then reading may be
-        up to a buffer (64 KB) past `where`."""
-        number = _too_long_number(exc)
-        return (
-            None if number is None else InvalidFile(f"The file has {number}, after {self.where}.")
-        )
 
     def _value(self, event: str, value: Any, depth: int = 1) -> Any:
         """The value that starts with this event; `depth`: the levels of objects and lists it
@@ -249,6 +248,6 @@ class BackupReader:
             return
         except ijson.JSONError:
             raise InvalidFile("Unexpected content after the end of the document.") from None
-        except _TooLong as exc:
+        except (_TooLong, _TooLarge, NumberTooLong) as exc:
             raise self._error(exc) from None
         raise InvalidFile(f"Unexpected content after the end of the document: {extra[0]}.")

@@ -25,17 +25,21 @@ Stager = Callable[[int, Any], tuple]
 
 
 class Users:
-    """Users named by email in a backup, looked up once each."""
+    """Users named by email in a backup, looked up once each, among the members of `tenant_id`
+    (None: among every account). Either way, an email nobody here may be named by is answered
+    alike, whether or not it has an account elsewhere: an import must not reveal that."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: Any = None) -> None:
         self.ids: dict[str, Any] = {}
         self.model = get_user_model()
+        self.accounts = self.model.objects.all()
+        if tenant_id is not None:
+            self.accounts = self.accounts.filter(memberships__tenant_id=tenant_id)
+        self.where = "here" if tenant_id is None else "among this tenant's members"
 
     def get(self, email: str) -> Any:
         if email not in self.ids:
-            found = list(
-                self.model.objects.filter(email__iexact=email).values_list("pk", flat=True)[:2]
-            )
+            found = list(self.accounts.filter(email__iexact=email).values_list("pk", flat=True)[:2])
             self.ids[email] = found[0] if len(found) == 1 else None
         return self.ids[email]
 
@@ -102,7 +106,8 @@ def _user_ref(users: Users, problems: ProblemLog, spec: TableSpec, f: FieldSpec)
         found = users.get(email)
         if found is None and not f.null:
             label = str(Label(position, raw, spec.natural_key))
-            problems.add(spec.name, label, f.name, f"no user with email {email!r} here")
+            message = f"no user with email {email!r} {users.where}"
+            problems.add(spec.name, label, f.name, message)
         return found
 
     return lookup
@@ -116,9 +121,15 @@ def _problem(field: str, message: str, indent: str) -> list[str]:
     ]
 
 
-def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: _Prep | None) -> list[str]:
-    """The statements that leave field number `i` of a row, checked, in the local `v{i}`."""
+def _field_block(
+    i: int, f: FieldSpec, *, lookup: bool, prep: _Prep | None, fixed: bool = False
+) -> list[str]:
+    """The statements that leave field number `i` of a row, checked, in the local `v{i}`;
+    `fixed`: the import's own value (`fixed{i}`), whatever the file says."""
     v, name = f"v{i}", repr(f.name)
+    if fixed:
+        lines = [f"{v} = fixed{i}"]
+        return lines + ([f"if {v} is not None:", f"    {v} = prep{i}({v})"] if prep else [])
     lines = [f"{v} = get({name}, _MISSING)", f"if {v} is _MISSING:"]
     if f.required:
         lines += _problem(name, "'required field missing'", "    ")
@@ -137,10 +148,17 @@ def _field_block(i: int, f: FieldSpec, *, lookup: bool, prep: _Prep | None) -> l
 
 
 def row_stager(
-    spec: TableSpec, mode: Mode, masters: MasterData, users: Users, problems: ProblemLog
+    spec: TableSpec,
+    mode: Mode,
+    masters: MasterData,
+    users: Users,
+    problems: ProblemLog,
+    fixed: dict[str, Any] | None = None,
 ) -> Stager:
     """A function turning a file row (position, value) into the staging table's tuple, logging
-    what is wrong: (position, bad, [target, action,] *values, *secret flags)."""
+    what is wrong: (position, bad, [target, action,] *values, *secret flags). `fixed`: values
+    by field name that the import sets itself (its stamp), whatever the file says."""
+    fixed = fixed or {}
     fast = (
         connection.vendor
         if connection.vendor in ("postgresql", "sqlite")
@@ -181,7 +199,9 @@ def row_stager(
         prep = _prepare(f, fast, conn)
         if prep is not None:
             names[f"prep{i}"] = prep.call
-        body += _field_block(i, f, lookup=lookup is not None, prep=prep)
+        if f.name in fixed:
+            names[f"fixed{i}"] = fixed[f.name]
+        body += _field_block(i, f, lookup=lookup is not None, prep=prep, fixed=f.name in fixed)
     values = [f"v{i}" for i in range(len(spec.fields))]
     flags = []
     for j, secret in enumerate(spec.secrets):

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tenants.models import AuditLog, Tenant, TenantScopedModel
+from tenants.models import AuditLog, ImportStamp, Tenant, TenantScopedModel
 
 FieldKind = Literal["id", "value", "tenant_fk", "master_fk", "user_fk"]
 # JSON type of a value in the file, named after the Django field it comes from.
@@ -55,6 +55,8 @@ class SecretSpec:
     field: str  # the secret column; never written to a file
     present_field: str  # boolean in the file: a secret was set
     flag_field: str  # the model's "needs re-entry" flag set when a secret cannot come back
+    # The columns that decide where the secret is sent: an import changing one clears it.
+    destination: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class TableSpec:
     # Rows are only ever added: replace leaves them, merge never rewrites them.
     append_only: bool = False
     optional: bool = False  # exported only when asked (audit logs)
+    # Fields an import sets itself on the rows it creates, whatever the file says.
+    stamp: ImportStamp | None = None
 
     @property
     def field_map(self) -> dict[str, FieldSpec]:
@@ -212,12 +216,10 @@ def _tenant_spec(model: type[TenantScopedModel], masters: set[type]) -> TableSpe
             continue
         specs.append(_field_spec(model, f, masters))
     names = {s.name for s in specs}
-    secrets = []
-    for secret in model.secret_fields:
-        flag = f"{secret}_needs_reentry"
-        if flag not in names:
-            raise RegistryError(f"{model.__name__}: secret field {secret} needs a {flag} flag")
-        secrets.append(SecretSpec(field=secret, present_field=f"has_{secret}", flag_field=flag))
+    secrets = _secret_specs(model, {s.name: s for s in specs})
+    for stamped in model.import_stamp or ():
+        if stamped not in names:
+            raise RegistryError(f"{model.__name__}: import stamp field {stamped} is not a field")
     natural_key = model.natural_key_fields()
     if model.natural_key_constraint() is None:
         raise RegistryError(f"{model.__name__} has no natural key constraint")
@@ -231,7 +233,39 @@ def _tenant_spec(model: type[TenantScopedModel], masters: set[type]) -> TableSpe
         secrets=tuple(secrets),
         append_only=model is AuditLog,
         optional=model is AuditLog,
+        stamp=model.import_stamp,
     )
+
+
+def _secret_specs(
+    model: type[TenantScopedModel], fields: dict[str, FieldSpec]
+) -> tuple[SecretSpec, ...]:
+    if not model.secret_fields:
+        return ()
+    destination = model.secret_destination_fields
+    if destination is None:
+        raise RegistryError(
+            f"{model.__name__} has secrets: declare which fields decide where they are sent "
+            "(secret_destination_fields), so that an import changing one clears them"
+        )
+    unknown = [name for name in destination if name not in fields]
+    if unknown:
+        raise RegistryError(f"{model.__name__}.secret_destination_fields: no field {unknown[0]}")
+    secrets = []
+    for secret in model.secret_fields:
+        flag = f"{secret}_needs_reentry"
+        if flag not in fields:
+            raise RegistryError(f"{model.__name__}: secret field {secret} needs a {flag} flag")
+        columns = tuple(fields[name].column for name in destination)
+        secrets.append(
+            SecretSpec(
+                field=secret,
+                present_field=f"has_{secret}",
+                flag_field=flag,
+                destination=columns,
+            )
+        )
+    return tuple(secrets)
 
 
 def _master_spec(model: type[models.Model], masters: set[type]) -> TableSpec:

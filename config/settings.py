@@ -129,6 +129,13 @@ STORAGES = {
 BACKUP_UPLOAD_TTL_SECONDS = env.int("BACKUP_UPLOAD_TTL_SECONDS", default=3600)
 # Largest backup upload accepted by the API and the admin page (answered with 413 above it).
 BACKUP_UPLOAD_MAX_BYTES = env.int("BACKUP_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+# The most bytes an uploaded backup may have once decompressed (GitLab's guard against archive
+# bombs is the same idea): a few KB of gzip can hold gigabytes. Ten times the JSON of a tenant
+# of a million meter readings.
+BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES = env.int(
+    "BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES", default=4 * 1024**3
+)
+# Problems listed with a failed validation; checking stops at ten times as many ("at least").
 BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
 # The most bytes one row of a backup file (or a section that is not a table) may take, decompressed:
 # a crafted file cannot make an import hold an unbounded string or list in memory.
@@ -147,11 +154,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backup.api.errors.exception_handler",
-    # Scopes of backup.api's throttles (per user): "<count>/<second|minute|hour|day>".
-    "DEFAULT_THROTTLE_RATES": {
-        "backup_export": env.str("BACKUP_EXPORT_THROTTLE_RATE", default="60/hour"),
-        "backup_import": env.str("BACKUP_IMPORT_THROTTLE_RATE", default="60/hour"),
-    },
+}
+# Rate limits of exports and of uploads plus imports, on the API and Admin > Backup alike
+# (backup.throttles): per user, and per tenant for all its admins together.
+# "<count>/<second|minute|hour|day>".
+BACKUP_THROTTLE_RATES = {
+    "export_per_user": env.str("BACKUP_EXPORT_THROTTLE_RATE", default="60/hour"),
+    "import_per_user": env.str("BACKUP_IMPORT_THROTTLE_RATE", default="60/hour"),
+    "export_per_tenant": env.str("BACKUP_TENANT_EXPORT_THROTTLE_RATE", default="60/hour"),
+    "import_per_tenant": env.str("BACKUP_TENANT_IMPORT_THROTTLE_RATE", default="60/hour"),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -145,7 +145,8 @@ class IntegrationCredentialAdmin(TenantScopedAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(TenantScopedAdmin):
-    list_display = ("created_at", "action", "actor_email", "tenant")
+    list_display = ("created_at", "action", "actor_email", "tenant", "imported_at", "imported_by")
+    list_filter = ("tenant", ("imported_at", admin.EmptyFieldListFilter))
     list_select_related = ("tenant",)
     search_fields = ("action", "actor_email")
 

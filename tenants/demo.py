@@ -1389,6 +1389,9 @@ def _audit_logs(ctx: _TenantContext) -> Iterator[Row]:
             action,
             details,
             _back(back),
+            None,  # written here, not imported
+            "",
+            None,
         )
 
 
@@ -1554,7 +1557,7 @@ TABLES: tuple[_Table, ...] = (
     ),
     _table(
         AuditLog,
-        "actor_id actor_email action details created_at",
+        "actor_id actor_email action details created_at imported_at imported_by import_id",
         _audit_logs,
         size=lambda s: s.audit_logs,
     ),

@@ -374,7 +374,7 @@ def test_too_large_file_is_refused_before_reading_it(
     login(client, tenant)
     response = upload(client, tenant, export_bytes(tenant))
     assert response.status_code == 413
-    assert "the largest backup this page accepts is 1000" in text(response)
+    assert "backups of at most 1,000 bytes are accepted here" in text(response)
     assert stored_uploads() == []
 
 

@@ -13,8 +13,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from backup.api.errors import UploadTooLarge
-from backup.api.views import refuse_large_file
+from backup.errors import UploadTooLarge
+from backup.web_requests import refuse_large_file
 from backup.stats import tenant_statistics
 from tenants.models import AuditLog, MeterReading, Tenant, Vehicle
 
@@ -434,7 +434,7 @@ def test_upload_over_the_limit_gets_413(api, tenant, settings, upload_dir):
     before = snapshot(audit=False)
     response = preview(api, export_bytes(tenant))
     body = assert_error(response, 413, "upload_too_large")
-    assert "at most 1000 bytes" in body["message"]
+    assert "at most 1,000 bytes" in body["message"]
     assert snapshot(audit=False) == before
     assert not upload_dir.exists()
 
@@ -557,21 +557,31 @@ def test_import_without_upload_id_names_the_field(api, tenant):
 
 @pytest.fixture
 def low_rates(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"backup_export": "2/minute", "backup_import": "3/minute"},
+    settings.BACKUP_THROTTLE_RATES = {
+        "export_per_user": "2/minute",
+        "export_per_tenant": "3/minute",
+        "import_per_user": "3/minute",
+        "import_per_tenant": "5/minute",
     }
 
 
-def test_export_is_throttled(api, tenant, low_rates):
+def test_export_is_throttled_per_user_and_per_tenant(api, tenant, low_rates):
     for _ in range(2):
         assert api.post(url("export")).status_code == 200
     response = api.post(url("export"))
     body = assert_error(response, 429, "throttled")
     assert 0 < int(response["Retry-After"]) <= 60
     assert body["details"]["retry_after"] == int(response["Retry-After"])
-    # Per user, and stats are not throttled.
-    assert client_for(member_of(tenant, "admin")).post(url("export")).status_code == 200
+    # Another admin of the tenant: the tenant's third export of the minute, then its limit.
+    other = client_for(member_of(tenant, "admin"))
+    assert other.post(url("export")).status_code == 200
+    assert_error(other.post(url("export")), 429, "throttled")
+    # Another tenant's admin is counted apart, and stats are not throttled.
+    elsewhere = f.TenantFactory(slug="south-pit")
+    assert (
+        client_for(member_of(elsewhere, "admin")).post(url("export", "south-pit")).status_code
+        == 200
+    )
     assert api.get(url("stats")).status_code == 200
 
 

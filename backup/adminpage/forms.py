@@ -78,8 +78,11 @@ class ImportForm(forms.Form):
             slug = data.get("new_tenant_slug")
             if not slug:
                 self.add_error("new_tenant_slug", "A restore as new tenant needs a slug.")
-            elif Tenant.objects.filter(slug=slug).exists():
-                self.add_error("new_tenant_slug", f"A tenant with slug '{slug}' already exists.")
+            elif Tenant.slug_taken(slug):
+                self.add_error(
+                    "new_tenant_slug",
+                    f"A tenant with slug '{slug}' already exists (ignoring case).",
+                )
         return data
 
     def options(self) -> ImportOptions:

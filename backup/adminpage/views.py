@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.text import capfirst
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from backup.access import Access, access_to, managed_tenants, may_create_master_data
@@ -34,12 +35,15 @@ from backup.errors import (
     ConfirmationRequired,
     ImportRunning,
     UploadNotFound,
+    UploadTooLarge,
 )
 from backup.export import iter_export
 from backup.pending import discard, get_pending, import_pending, preview_upload
 from backup.plan import Mode
 from backup.stats import tenant_statistics
 from backup.tables import registry
+from backup.throttles import EXPORT, IMPORT, wait_before
+from backup.web_requests import refuse_large_body, refuse_repeated_fields
 from tenants.models import Tenant
 
 from .forms import ConfirmImportForm, ExportForm, ImportForm, PendingForm
@@ -167,12 +171,30 @@ def tenant_page(request: HttpRequest, slug: str) -> HttpResponse:
     return _tenant_page(request, _tenant(request, slug))
 
 
+def _throttled(request: HttpRequest, tenant: Tenant, scope: str) -> HttpResponse | None:
+    """The 429 page when the user or the tenant has done `scope` too often (`backup.throttles`,
+    the API's limits), or None."""
+    wait = wait_before(scope, user=request.user, tenant=tenant)
+    if wait is None:
+        return None
+    seconds = int(wait + 0.999)
+    failure = BackupError(
+        f"Too many {'exports' if scope == EXPORT else 'uploads and imports'} of this tenant or "
+        f"by you for now: try again in {seconds} seconds."
+    )
+    response = _tenant_page(request, tenant, failure=failure, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 @require_POST
 def export(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = _tenant(request, slug)
     form = ExportForm(request.POST)
     if not form.is_valid():
         return _tenant_page(request, tenant, export_form=form, status=400)
+    if throttled := _throttled(request, tenant, EXPORT):
+        return throttled
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response = StreamingHttpResponse(
         iter_export(tenant, options=form.options(), actor=request.user),
@@ -184,13 +206,30 @@ def export(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+@csrf_exempt  # checked in `_upload`, once the body is known to be small enough to read
 @require_POST
 def upload(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = _tenant(request, slug)
+    try:
+        refuse_large_body(request.META)
+    except UploadTooLarge as exc:
+        return _tenant_page(request, tenant, failure=exc, status=413)
+    return _upload(request, tenant)
+
+
+@csrf_protect
+def _upload(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    slug = tenant.slug
     form = _import_form(request, request.POST, request.FILES)
+    try:
+        refuse_repeated_fields(request.POST, request.FILES)
+    except BackupError as exc:
+        return _tenant_page(request, tenant, import_form=form, failure=exc, status=400)
     if not form.is_valid():
         status = 413 if form.has_error("file", "too_large") else 400
         return _tenant_page(request, tenant, import_form=form, status=status)
+    if throttled := _throttled(request, tenant, IMPORT):
+        return throttled
     try:
         pending, report = preview_upload(
             form.cleaned_data["file"], tenant=tenant, user=request.user, options=form.options()
@@ -284,6 +323,8 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
     if pending_id not in request.session.get(PREVIEWS, {}):
         messages.error(request, "This preview is no longer available. Upload the file again.")
         return HttpResponseRedirect(_tenant_url(tenant))
+    if throttled := _throttled(request, tenant, IMPORT):
+        return throttled
     try:
         report = import_pending(
             pending_id,

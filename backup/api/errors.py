@@ -17,7 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backup.errors import BackupError, ValidationFailed
+from backup.errors import BackupError, UploadTooLarge, ValidationFailed
 
 BACKUP_ERROR_STATUS = {
     "invalid_file": status.HTTP_400_BAD_REQUEST,
@@ -25,19 +25,16 @@ BACKUP_ERROR_STATUS = {
     "validation_failed": status.HTTP_400_BAD_REQUEST,
     "confirmation_required": status.HTTP_400_BAD_REQUEST,
     "refused": status.HTTP_409_CONFLICT,
+    "permission_denied": status.HTTP_403_FORBIDDEN,
     "import_running": status.HTTP_409_CONFLICT,
     "upload_not_found": status.HTTP_404_NOT_FOUND,
+    "upload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "ambiguous_request": status.HTTP_400_BAD_REQUEST,
 }
 
 
 # DRF's own codes are kept, except where a plainer name helps a client.
 RENAMED_CODES = {"parse_error": "malformed_request"}
-
-
-class UploadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "upload_too_large"
-    default_detail = "The upload is too large."
 
 
 class SqlExportGone(exceptions.APIException):
@@ -59,9 +56,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     Unexpected exceptions are left to Django (a 500 that is logged and reported), so that a bug
     is never disguised as a client error."""
+    exc = _as_api_exception(exc)
     if isinstance(exc, BackupError):
         return _backup_error(exc)
-    exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)  # keeps WWW-Authenticate and Retry-After
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

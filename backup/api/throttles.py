@@ -1,15 +1,20 @@
-"""Rate limits of the expensive endpoints (export, upload and import)."""
+"""The API's side of the backup rate limits (`backup.throttles`), as a DRF throttle."""
 
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from backup.throttles import wait_before
 
 
-class BackupRateThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle, reading the rates when a request comes in.
+class BackupRateThrottle(BaseThrottle):
+    """Counts the view's `throttle_scope` per user and per tenant; runs after the permission
+    check, which leaves the tenant on the view."""
 
-    DRF copies `DEFAULT_THROTTLE_RATES` into a class attribute at import time, so a changed
-    setting (tests, a reloaded configuration) would otherwise be ignored."""
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self._wait = wait_before(view.throttle_scope, user=request.user, tenant=view.tenant)
+        return self._wait is None
 
-    @property
-    def THROTTLE_RATES(self) -> dict[str, str | None]:  # DRF reads this name
-        return api_settings.DEFAULT_THROTTLE_RATES
+    def wait(self) -> float | None:
+        return self._wait

@@ -4,26 +4,26 @@
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backup.access import may_create_master_data
 from backup.export import ExportOptions, iter_export
 from backup.importer import ImportOptions
 from backup.pending import import_pending, preview_upload
 from backup.plan import Mode
 from backup.stats import tenant_statistics
+from backup.throttles import EXPORT, IMPORT
+from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
 from tenants.models import Tenant
 
-from .errors import SqlExportGone, UploadTooLarge
+from .errors import SqlExportGone
 from .permissions import ManagesTenantBackup
 from .serializers import (
     ErrorSerializer,
@@ -68,6 +68,13 @@ class TenantBackupView(APIView):
     permission_classes = [ManagesTenantBackup]
     tenant: Tenant  # set by ManagesTenantBackup
 
+    @staticmethod
+    def fields(request: Request) -> Any:
+        """The request's data, each form field and file part sent once."""
+        if isinstance(request.data, MultiValueDict):
+            refuse_repeated_fields(request.data)
+        return request.data
+
 
 class StatsView(TenantBackupView):
     @extend_schema(
@@ -86,7 +93,7 @@ class StatsView(TenantBackupView):
 
 class ExportView(TenantBackupView):
     throttle_classes = [BackupRateThrottle]
-    throttle_scope = "backup_export"
+    throttle_scope = EXPORT
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
@@ -110,7 +117,7 @@ class ExportView(TenantBackupView):
         },
     )
     def post(self, request: Request, tenant: str) -> StreamingHttpResponse:
-        serializer = ExportOptionsSerializer(data=request.data)
+        serializer = ExportOptionsSerializer(data=self.fields(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         compress = data["gzip"]
@@ -156,12 +163,12 @@ class SqlExportView(TenantBackupView):
 
 class ImportPreviewView(TenantBackupView):
     throttle_classes = [BackupRateThrottle]
-    throttle_scope = "backup_import"
+    throttle_scope = IMPORT
     parser_classes = [MultiPartParser, FormParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Before anything reads the body: an oversized upload is refused without being received.
-        refuse_large_body(request)
+        refuse_large_body(request.META)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -186,16 +193,11 @@ class ImportPreviewView(TenantBackupView):
         },
     )
     def post(self, request: Request, tenant: str) -> Response:
-        serializer = PreviewOptionsSerializer(data=request.data)
+        serializer = PreviewOptionsSerializer(data=self.fields(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data["file"]
         refuse_large_file(upload.size)
-        if data["create_missing_master_data"] and not may_create_master_data(request.user):
-            raise PermissionDenied(
-                "create_missing_master_data: master data is shared by all tenants, so only "
-                "superusers may create it from a backup."
-            )
         pending, report = preview_upload(
             upload,
             tenant=self.tenant,
@@ -214,7 +216,7 @@ class ImportPreviewView(TenantBackupView):
 
 class ImportView(TenantBackupView):
     throttle_classes = [BackupRateThrottle]
-    throttle_scope = "backup_import"
+    throttle_scope = IMPORT
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
@@ -239,7 +241,7 @@ class ImportView(TenantBackupView):
         },
     )
     def post(self, request: Request, tenant: str) -> Response:
-        serializer = ImportUploadSerializer(data=request.data)
+        serializer = ImportUploadSerializer(data=self.fields(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         report = import_pending(
@@ -252,30 +254,3 @@ class ImportView(TenantBackupView):
         return Response(
             report.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
-
-
-def _limit() -> int:
-    return int(settings.BACKUP_UPLOAD_MAX_BYTES)
-
-
-def _too_large(size: str) -> UploadTooLarge:
-    return UploadTooLarge(
-        f"The upload is {size}; backups of at most {_limit()} bytes are accepted here. "
-        "Import larger backups with `manage.py import_tenant`."
-    )
-
-
-def refuse_large_body(request: Request) -> None:
-    """413 when the declared request body exceeds the upload limit."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0  # Django reads no body it cannot size
-    if length > _limit():
-        raise _too_large(f"{length} bytes")
-
-
-def refuse_large_file(size: int | None) -> None:
-    """413 when the received file exceeds the upload limit (the body's size is only declared)."""
-    if size is not None and size > _limit():
-        raise _too_large(f"{size} bytes")

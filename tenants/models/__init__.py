@@ -1,4 +1,4 @@
-from .base import SoftDeleteModel, TenantScopedModel
+from .base import ImportStamp, SoftDeleteModel, TenantScopedModel
 from .finance import FinancialRecord, FuelTransaction, TCOScenario
 from .fleet import (
     Component,
@@ -36,6 +36,7 @@ __all__ = [
     "FinancialRecord",
     "Forecast",
     "FuelTransaction",
+    "ImportStamp",
     "IntegrationCredential",
     "MaintenanceLog",
     "Membership",

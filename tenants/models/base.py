@@ -6,7 +6,7 @@ backup engine cannot disagree about what identifies a row.
 """
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from django.db import models
 from django.utils import timezone
@@ -19,6 +19,16 @@ def natural_key(model_name: str, *fields: str) -> models.UniqueConstraint:
     return models.UniqueConstraint(
         fields=["tenant", *fields], name=f"{model_name}{NATURAL_KEY_SUFFIX}"
     )
+
+
+class ImportStamp(NamedTuple):
+    """The fields an import sets itself on each row it creates, whatever the file says: when
+    (`at`), by whom (`by`, an email) and by which import (`import_id`, named again in that
+    import's own audit entry with the backup's SHA-256)."""
+
+    at: str
+    by: str
+    import_id: str
 
 
 class TenantScopedQuerySet(models.QuerySet):
@@ -48,6 +58,12 @@ class TenantScopedModel(models.Model):
 
     # Fields whose value must never leave the database in clear (the backup marks them present).
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # The fields that decide where those secrets are sent (an endpoint, a user name, a kind of
+    # service): an import that changes any of them clears the secrets, so that a backup cannot
+    # redirect a kept secret. A model with secrets must declare them (the registry checks).
+    secret_destination_fields: ClassVar[tuple[str, ...] | None] = None
+    # Rows that an import marks as imported (`ImportStamp`), e.g. an audit trail's entries.
+    import_stamp: ClassVar[ImportStamp | None] = None
 
     objects = TenantScopedManager()
 

@@ -4,9 +4,10 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .base import TenantScopedModel, natural_key
+from .base import ImportStamp, TenantScopedModel, natural_key
 
 
 class Tenant(models.Model):
@@ -17,9 +18,23 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # `slug` alone would take "DEMO" beside "demo": two tenants a person cannot tell
+            # apart in a URL or a log.
+            models.UniqueConstraint(
+                Lower("slug"),
+                name="tenant_slug_unique_ignoring_case",
+                violation_error_message="A tenant with this slug (ignoring case) already exists.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def slug_taken(cls, slug: str) -> bool:
+        """Whether a tenant has this slug, ignoring case, as the slugs' constraint does."""
+        return cls.objects.filter(slug__iexact=slug).exists()
 
 
 class Membership(TenantScopedModel):
@@ -109,6 +124,8 @@ class IntegrationCredential(TenantScopedModel):
     config = models.JSONField(default=dict, blank=True)
 
     secret_fields = ("secret",)
+    # The service, where it is reached and as whom (config may hold a host or a region).
+    secret_destination_fields = ("provider", "endpoint_url", "username", "config")
 
     class Meta:
         constraints = [natural_key("integrationcredential", "provider", "name")]
@@ -130,10 +147,18 @@ class AuditLog(TenantScopedModel):
     action = models.CharField(max_length=60)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the import that brought the entry from a backup, never by the file: an entry this
+    # server did not write must never pass for one it did. Null: written here.
+    imported_at = models.DateTimeField(null=True, blank=True)
+    imported_by = models.EmailField(blank=True, default="")
+    import_id = models.UUIDField(null=True, blank=True)
+
+    import_stamp = ImportStamp(at="imported_at", by="imported_by", import_id="import_id")
 
     class Meta:
         constraints = [natural_key("auditlog", "created_at", "action")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+        imported = " (imported)" if self.imported_at else ""
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}{imported}"
