@@ -48,6 +48,7 @@ from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, distinct, q
 from .streams import open_input
 from .tables import Registry, TableSpec, registry
 from .upgrades import UpgradeStep, upgrade_chain
+from .values import storable_text
 
 Source = str | Path | BinaryIO
 
@@ -158,6 +159,16 @@ def _check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:
     tenant = metadata.get("tenant")
     if not isinstance(tenant, dict) or not isinstance(tenant.get("id"), str):
         raise InvalidFile("metadata.tenant.id is missing: the backup does not say whose it is.")
+    # These name a new tenant and go into the audit trail: text a database can store.
+    for key in ("id", "name", "slug"):
+        value = tenant.get(key, "")
+        limit = 36 if key == "id" else Tenant._meta.get_field(key).max_length  # id: a UUID
+        try:
+            if not isinstance(value, str) or len(value) > limit:
+                raise ValueError(f"expected a string of at most {limit} characters")
+            storable_text(value)
+        except ValueError as exc:
+            raise InvalidFile(f"metadata.tenant.{key}: {exc}.") from None
     return steps
 
 

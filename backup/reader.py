@@ -109,6 +109,11 @@ class BackupReader:
                 f"accepted here (BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES); reading stopped in "
                 f"{self.where}."
             )
+        if isinstance(exc, UnicodeDecodeError):
+            return InvalidFile(
+                f"The file has text that is not valid UTF-8 (a byte {exc.object[exc.start]:#04x} "
+                f"where it cannot be, or an escaped lone surrogate), in {self.where}."
+            )
         if isinstance(exc, OSError | EOFError | zlib.error):
             return InvalidFile(
                 f"The file could not be decompressed ({exc}), in {self.where}: "

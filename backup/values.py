@@ -165,8 +165,25 @@ def _json_number(value: Any) -> Any:
 
 def _decode_json(value: Any) -> Any:
     """The reader gives integers of any size as `int` and every other number as an exact
-    `Decimal`; a JSON field holds those as floats, as `json.loads` reads them."""
-    return _json_mapped(value, _json_number)
+    `Decimal`; a JSON field holds those as floats, as `json.loads` reads them. No text in it,
+    key or value, may hold a NUL character."""
+    if isinstance(value, dict):
+        return {storable_text(key): _decode_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode_json(item) for item in value]
+    if type(value) is str:
+        return storable_text(value)
+    return _json_number(value)
+
+
+def storable_text(text: str) -> str:
+    """The text, when every database can store it: PostgreSQL stores no NUL character in text
+    or JSON, so it is refused on every database alike (`ValueError`)."""
+    if "\x00" in text:
+        raise ValueError(
+            f"{text[:40]!r} contains a NUL character (\\u0000), which the database cannot store"
+        )
+    return text
 
 
 def _decode_integer(spec: FieldSpec) -> Decoder:
@@ -218,6 +235,7 @@ def _decode_string(spec: FieldSpec) -> Decoder:
 
     def decode(value: Any) -> str:
         _expect(value, str, "a string")
+        storable_text(value)
         if max_length is not None and len(value) > max_length:
             raise ValueError(f"is {len(value)} characters long, at most {max_length} allowed")
         if choices and value not in choices:

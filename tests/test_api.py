@@ -14,8 +14,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backup.errors import UploadTooLarge
-from backup.web_requests import refuse_large_file
 from backup.stats import tenant_statistics
+from backup.web_requests import refuse_large_file
 from tenants.models import AuditLog, MeterReading, Tenant, Vehicle
 
 from . import factories as f
