@@ -52,7 +52,10 @@ def _error(description: str) -> OpenApiResponse:
 
 ACCESS_ERRORS = {
     401: _error("Not authenticated (no or a bad token or session): not_authenticated."),
-    403: _error("A member of the tenant without backup rights: permission_denied."),
+    403: _error(
+        "A member of the tenant without backup rights, or an option only superusers may use "
+        "(checked again when the import runs): permission_denied."
+    ),
     404: _error("No such tenant, or not one of yours: not_found."),
 }
 THROTTLED = {429: _error("Too many requests: throttled; see the Retry-After header.")}
@@ -183,8 +186,8 @@ class ImportPreviewView(TenantBackupView):
         responses={
             200: PreviewSerializer,
             400: _error(
-                "invalid_request (fields), invalid_file, unsupported_version, or "
-                "validation_failed (details lists the problems)."
+                "invalid_request (fields), ambiguous_request (a part sent twice), invalid_file, "
+                "unsupported_version, or validation_failed (details lists the problems)."
             ),
             **ACCESS_ERRORS,
             409: _error("refused: a backup of another tenant, or the new slug is taken."),
@@ -232,8 +235,8 @@ class ImportView(TenantBackupView):
             200: ImportReportSerializer,
             201: ImportReportSerializer,
             400: _error(
-                "invalid_request, confirmation_required (replace), invalid_file or "
-                "validation_failed."
+                "invalid_request, ambiguous_request, confirmation_required (replace), "
+                "invalid_file or validation_failed."
             ),
             **ACCESS_ERRORS,
             409: _error("refused (e.g. slug taken) or import_running (try again later)."),
