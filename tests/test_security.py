@@ -29,7 +29,7 @@ from tests import factories as f
 from tests import test_admin_backup as page_helpers
 from tests import test_api as api_helpers
 from tests.backup_support import dump, export_bytes, parse, populate, snapshot
-from tests.broken_backups import VALID, _in_attributes
+from tests.broken_backups import VALID
 
 pytestmark = pytest.mark.django_db
 
