@@ -8,6 +8,9 @@ memory while the tenant rows that point at it are read.
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
+
+from .errors import InvalidFile
 from .plan import ProblemLog, row_label
 from .tables import Registry, TableSpec
 from .values import decoder
@@ -22,6 +25,9 @@ class MasterData:
         self.local: dict[str, dict[int, int | None]] = {t.name: {} for t in reg.master_tables}
         self.created: dict[str, int] = {}
         self.missing: dict[str, int] = {}
+        # Held in memory: a crafted file must not make that grow without bound.
+        self.row_limit = int(getattr(settings, "BACKUP_MAX_MASTER_ROWS", 100_000))
+        self.count = 0
 
     def read(self, table: str, rows: Iterator[tuple[int, Any]]) -> None:
         try:
@@ -33,6 +39,13 @@ class MasterData:
             return
         decoders = {f.name: (f, decoder(f)) for f in spec.fields}
         for position, raw in rows:
+            self.count += 1
+            if self.count > self.row_limit:
+                raise InvalidFile(
+                    f"The file has more than {self.row_limit:,} rows of master data "
+                    f"(BACKUP_MAX_MASTER_ROWS), in master_data.{table}: a backup holds only "
+                    "the catalogue rows its tenant references."
+                )
             if not isinstance(raw, dict):
                 self.problems.add(table, row_label(position), "", "a row must be a JSON object")
                 continue

@@ -140,6 +140,9 @@ BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
 # The most bytes one row of a backup file (or a section that is not a table) may take, decompressed:
 # a crafted file cannot make an import hold an unbounded string or list in memory.
 BACKUP_MAX_ROW_BYTES = env.int("BACKUP_MAX_ROW_BYTES", default=16 * 1024**2)
+# The most master-data rows a backup may hold (they are kept in memory while it is read): the
+# tenant's references into the shared catalogue, a few hundred in the demo.
+BACKUP_MAX_MASTER_ROWS = env.int("BACKUP_MAX_MASTER_ROWS", default=100_000)
 BACKUP_IMPORT_LOCK_WAIT_SECONDS = env.int("BACKUP_IMPORT_LOCK_WAIT_SECONDS", default=10)
 # PostgreSQL's COPY-based fast paths; off, PostgreSQL takes the portable path SQLite takes.
 BACKUP_FAST_PATHS = env.bool("BACKUP_FAST_PATHS", default=True)

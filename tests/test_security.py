@@ -564,3 +564,15 @@ def test_a_tenant_name_in_the_metadata_must_be_storable(tenant: Tenant) -> None:
             io.BytesIO(dump(document)),
             options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="copy"),
         )
+
+
+def test_master_data_is_capped_in_rows(tenant: Tenant, settings: Any) -> None:
+    settings.BACKUP_MAX_MASTER_ROWS = 3
+    document = parse(VALID)
+    oem = document["master_data"]["oem"][0]
+    document["master_data"]["oem"] = [dict(oem, id=i, name=f"OEM {i}") for i in range(1, 5)]
+    with pytest.raises(InvalidFile, match=r"more than 3 rows of master data .* master_data.oem"):
+        preview_import(
+            io.BytesIO(dump(document)),
+            options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="copy"),
+        )
