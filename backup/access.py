@@ -9,9 +9,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from backup.errors import NotPermitted
 from tenants.models import Membership, Tenant
-
-from .errors import NotPermitted
 
 MANAGER_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN)
 

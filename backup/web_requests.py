@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.datastructures import MultiValueDict
 
-from .errors import AmbiguousRequest, UploadTooLarge
+from backup.errors import AmbiguousRequest, UploadTooLarge
 
 
 def _too_large(size: int) -> UploadTooLarge:

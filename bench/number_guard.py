@@ -25,8 +25,8 @@ import django
 
 django.setup()
 
-from backup.number_guard import NumberGuard  # noqa: E402
-from backup.reader import BackupReader  # noqa: E402
+from backup.format.number_guard import NumberGuard  # noqa: E402
+from backup.format.reader import BackupReader  # noqa: E402
 from tests.broken_backups import BASE  # noqa: E402
 
 

@@ -26,11 +26,15 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
 from backup.errors import ValidationFailed  # noqa: E402
-from backup.export import ExportOptions, export_tenant, exported_tables  # noqa: E402
-from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
-from backup.plan import Mode  # noqa: E402
-from backup.streams import open_output  # noqa: E402
-from backup.tables import registry  # noqa: E402
+from backup.export.service import ExportOptions, export_tenant, exported_tables  # noqa: E402
+from backup.format.streams import open_output  # noqa: E402
+from backup.registry import registry  # noqa: E402
+from backup.restore import (  # noqa: E402
+    ImportOptions,
+    Mode,
+    import_backup,
+    preview_import,
+)
 from tenants.models import AuditLog, Tenant  # noqa: E402
 
 TENANT = "demo"

@@ -32,8 +32,12 @@ django.setup()
 from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
 
 from backup import direct_load, importer, plan  # noqa: E402
-from backup.importer import ImportOptions, import_backup, preview_import  # noqa: E402
-from backup.plan import Mode  # noqa: E402
+from backup.restore import (  # noqa: E402
+    ImportOptions,
+    Mode,
+    import_backup,
+    preview_import,
+)
 from tenants.models import Tenant  # noqa: E402
 
 SECONDS: Counter[str] = Counter()

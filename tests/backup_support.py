@@ -94,7 +94,7 @@ def snapshot(*, audit: bool = True) -> dict[str, list[dict[str, Any]]]:
 
 
 def tenant_snapshot(tenant: Tenant) -> dict[str, list[dict[str, Any]]]:
-    from backup.tables import registry
+    from backup.registry import registry
 
     return {
         spec.name: list(spec.model.objects.filter(tenant=tenant).order_by("pk").values())

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from backup.pending import upload_storage
-from backup.stats import tenant_statistics
+from backup.statistics import tenant_statistics
+from backup.uploads import upload_storage
 from tenants.models import AuditLog, TCOScenario, Tenant, Vehicle
 from tests import factories as f
 from tests.backup_support import dump, export_bytes, parse, populate, snapshot

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backup.errors import UploadTooLarge
-from backup.stats import tenant_statistics
+from backup.statistics import tenant_statistics
 from backup.web_requests import refuse_large_file
 from tenants.models import AuditLog, MeterReading, Tenant, Vehicle
 

@@ -6,9 +6,8 @@ import pytest
 from django.db import DatabaseError, connection
 
 from backup.errors import ValidationFailed
-from backup.importer import ImportOptions, import_backup
-from backup.plan import Mode
-from backup.tables import registry
+from backup.registry import registry
+from backup.restore import ImportOptions, Mode, import_backup
 
 from . import factories as f
 from .backup_support import dump, export_bytes, parse, populate, snapshot

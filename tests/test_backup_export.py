@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from backup.export import iter_export
-from backup.tables import registry
+from backup.registry import registry
 from tenants.models import AuditLog, MeterReading, Tenant
 
 from . import factories as f

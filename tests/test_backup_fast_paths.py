@@ -16,14 +16,13 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test import override_settings
 
-from backup import copy_export, sqlite_export
-from backup.dbsession import configure_session
+from backup.db import postgresql_export, sqlite_export
+from backup.db.session import configure_session
 from backup.errors import ExportFailed, ValidationFailed
-from backup.export import DATABASE_JSON, export_tenant, iter_export
-from backup.importer import ImportOptions, import_backup, preview_import
-from backup.plan import Mode
-from backup.tables import registry
-from backup.values import JSON_LEVELS
+from backup.export.service import DATABASE_JSON, export_tenant, iter_export
+from backup.format.values import JSON_LEVELS
+from backup.registry import registry
+from backup.restore import ImportOptions, Mode, import_backup, preview_import
 from tenants.models import AuditLog, MaintenanceLog, MeterReading, Vehicle, WorkOrder
 
 from . import factories as f
@@ -95,7 +94,7 @@ def test_export_is_byte_identical_on_both_paths(tenant, options):
 def test_export_is_byte_identical_in_blocks_of_one_row_and_for_empty_tables(tenant, monkeypatch):
     # Blocks are cut at a size no test tenant reaches: cut after every row instead, and add a
     # tenant with no rows at all, so that every table of it is empty.
-    monkeypatch.setattr(copy_export, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(postgresql_export, "BLOCK_BYTES", 1)
     monkeypatch.setattr(sqlite_export, "FETCH_ROWS", 1)
     empty = f.TenantFactory(slug="empty-pit")
     for exported in (tenant, empty):
@@ -340,7 +339,7 @@ def test_export_writes_references_to_rows_outside_the_tenant_as_they_are(tenant)
 
 def test_an_export_stopped_halfway_leaves_nothing_behind(tenant, monkeypatch):
     # A streamed download the client gives up: the generator is closed in the middle of a table.
-    monkeypatch.setattr(copy_export, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(postgresql_export, "BLOCK_BYTES", 1)
     monkeypatch.setattr(sqlite_export, "FETCH_ROWS", 1)
     chunks = iter_export(tenant)
     for chunk in chunks:
@@ -377,11 +376,11 @@ def test_the_text_of_choices_in_sql_is_what_orjson_writes():
     choices = ("it's", "100%", "é 🚜", 'quote" \\')
     with connection.cursor() as cursor:
         for choice in choices:
-            cursor.execute(f"SELECT {copy_export._literal(choice)}, %s", [1])
+            cursor.execute(f"SELECT {postgresql_export._literal(choice)}, %s", [1])
             assert cursor.fetchone()[0] == choice
         if connection.vendor == "postgresql":
             values = [*choices, "ODOMETER\n"]
             rows = ", ".join(["(%s)"] * len(values))
-            choice_json = copy_export._choice("v.x", choices)
+            choice_json = postgresql_export._choice("v.x", choices)
             cursor.execute(f"SELECT {choice_json} FROM (VALUES {rows}) AS v(x)", values)
             assert [r[0] for r in cursor.fetchall()] == [orjson.dumps(v).decode() for v in values]

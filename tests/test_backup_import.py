@@ -9,12 +9,11 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from backup import background_writer
-from backup.direct_load import applies
+from backup.db import writers as background_writer
 from backup.errors import InvalidFile, Refused, ValidationFailed
-from backup.importer import ImportOptions, import_backup, preview_import
-from backup.plan import Mode
-from backup.tables import registry
+from backup.registry import registry
+from backup.restore import ImportOptions, Mode, import_backup, preview_import
+from backup.restore.direct_load import applies
 from masterdata.models import OEM, EquipmentModel
 from tenants.models import (
     AuditLog,

@@ -8,10 +8,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from backup import pending
+from backup import uploads as pending
 from backup.errors import ConfirmationRequired, InvalidFile, UploadNotFound
-from backup.importer import ImportOptions
-from backup.plan import Mode
+from backup.restore import ImportOptions, Mode
 from tenants.models import MeterReading, Tenant, Vehicle
 
 from . import factories as f

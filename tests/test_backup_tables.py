@@ -3,7 +3,7 @@ from django.apps import apps
 from django.db import models
 from django.test.utils import isolate_apps
 
-from backup.tables import RegistryError, build_registry, registry, table_name
+from backup.registry import RegistryError, build_registry, registry, table_name
 from tenants.models import Tenant, TenantScopedModel
 
 

@@ -20,9 +20,8 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from backup.errors import InvalidFile, Refused, ValidationFailed
-from backup.importer import ImportOptions, import_backup, preview_import
-from backup.pending import upload_storage
-from backup.plan import Mode
+from backup.restore import ImportOptions, Mode, import_backup, preview_import
+from backup.uploads import upload_storage
 from masterdata.models import OEM
 from tenants.models import AuditLog, IntegrationCredential, Membership, Tenant
 from tests import factories as f
@@ -98,8 +97,8 @@ SWEEP = textwrap.dedent(
     import django
     django.setup()
     from backup.errors import InvalidFile
-    from backup.reader import BackupReader
-    from backup.streams import open_input
+    from backup.format.reader import BackupReader
+    from backup.format.streams import open_input
     from tests.broken_backups import _in_attributes
 
     READ = 64 * 1024  # what ijson reads at a time

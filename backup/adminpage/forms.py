@@ -7,8 +7,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from backup.export import ExportOptions
-from backup.importer import ImportOptions
-from backup.plan import Mode
+from backup.restore import ImportOptions, Mode
 from tenants.models import Tenant
 
 MODE_CHOICES = [

@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from backup.access import Access, access_to, managed_tenants, may_create_master_data
+from backup.adminpage.forms import ConfirmImportForm, ExportForm, ImportForm, PendingForm
 from backup.errors import (
     BackupError,
     ConfirmationRequired,
@@ -38,15 +39,13 @@ from backup.errors import (
     UploadTooLarge,
 )
 from backup.export import iter_export
-from backup.pending import discard, get_pending, import_pending, preview_upload
-from backup.plan import Mode
-from backup.stats import tenant_statistics
-from backup.tables import registry
+from backup.registry import registry
+from backup.restore import Mode
+from backup.statistics import tenant_statistics
 from backup.throttles import EXPORT, IMPORT, wait_before
+from backup.uploads import discard, get_pending, import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_repeated_fields
 from tenants.models import Tenant
-
-from .forms import ConfirmImportForm, ExportForm, ImportForm, PendingForm
 
 PREVIEWS = "backup_previews"
 RESULT = "backup_import_result"

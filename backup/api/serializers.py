@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backup.plan import Mode
+from backup.restore import Mode
 from tenants.models import Tenant
 
 _slug_field = Tenant._meta.get_field("slug")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from backup.api import views
 
 app_name = "backup-api"
 

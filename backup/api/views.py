@@ -14,18 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backup.export import ExportOptions, iter_export
-from backup.importer import ImportOptions
-from backup.pending import import_pending, preview_upload
-from backup.plan import Mode
-from backup.stats import tenant_statistics
-from backup.throttles import EXPORT, IMPORT
-from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
-from tenants.models import Tenant
-
-from .errors import SqlExportGone
-from .permissions import ManagesTenantBackup
-from .serializers import (
+from backup.api.errors import SqlExportGone
+from backup.api.permissions import ManagesTenantBackup
+from backup.api.serializers import (
     ErrorSerializer,
     ExportOptionsSerializer,
     ImportReportSerializer,
@@ -34,7 +25,14 @@ from .serializers import (
     PreviewSerializer,
     StatsSerializer,
 )
-from .throttles import BackupRateThrottle
+from backup.api.throttles import BackupRateThrottle
+from backup.export import ExportOptions, iter_export
+from backup.restore import ImportOptions, Mode
+from backup.statistics import tenant_statistics
+from backup.throttles import EXPORT, IMPORT
+from backup.uploads import import_pending, preview_upload
+from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
+from tenants.models import Tenant
 
 TENANT_PARAMETER = OpenApiParameter(
     "tenant",

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from backup.stats import tenant_statistics
+from backup.statistics import tenant_statistics
 from tenants.models import Tenant
 from tests import factories as f
 from tests.backup_support import parse, populate

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backup.errors import BackupError
-from backup.stats import find_tenant, tenant_statistics
+from backup.statistics import find_tenant, tenant_statistics
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backup.errors import BackupError
 from backup.export import ExportOptions, export_tenant
-from backup.stats import find_tenant
-from backup.streams import open_output
+from backup.format.streams import open_output
+from backup.statistics import find_tenant
 
 
 class Command(BaseCommand):

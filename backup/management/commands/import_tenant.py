@@ -7,9 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backup.errors import BackupError, Refused, ValidationFailed
-from backup.importer import ImportOptions, ImportReport, import_backup, preview_import
-from backup.plan import Mode
-from backup.stats import find_tenant
+from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
+from backup.statistics import find_tenant
 
 COLUMNS = ("in_file", "create", "update", "unchanged", "delete")
 

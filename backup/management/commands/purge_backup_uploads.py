@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from backup.pending import purge_expired, ttl
+from backup.uploads import purge_expired, ttl
 
 
 class Command(BaseCommand):

@@ -2,10 +2,9 @@
 
 import uuid
 
+from backup.errors import Refused
+from backup.registry import registry
 from tenants.models import Tenant
-
-from .errors import Refused
-from .tables import registry
 
 
 def tenant_statistics(tenant: Tenant) -> dict[str, int]:

@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 import ijson
 from django.conf import settings
 
-from .document import SECTIONS
-from .errors import InvalidFile
-from .number_guard import NumberGuard, NumberTooLong
-from .values import JSON_LEVELS
+from backup.errors import InvalidFile
+from backup.format.document import SECTIONS
+from backup.format.number_guard import NumberGuard, NumberTooLong
+from backup.format.values import JSON_LEVELS
 
 
 class _TooLong(Exception):

@@ -24,10 +24,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from backup.format.values import json_field_bytes
+from backup.registry import FieldSpec, RowBlocks, TableSpec, registry
 from tenants.models import Tenant
-
-from .tables import FieldSpec, RowBlocks, TableSpec, registry
-from .values import json_field_bytes
 
 FETCH_ROWS = 2000
 EXACT_DIGITS = 15  # a double holds any decimal of up to 15 significant digits exactly

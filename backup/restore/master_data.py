@@ -10,10 +10,10 @@ from typing import Any
 
 from django.conf import settings
 
-from .errors import InvalidFile
-from .plan import ProblemLog, row_label
-from .tables import Registry, TableSpec
-from .values import decoder
+from backup.errors import InvalidFile
+from backup.format.values import decoder
+from backup.registry import Registry, TableSpec
+from backup.restore.report import ProblemLog, row_label
 
 
 class MasterData:

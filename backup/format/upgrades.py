@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .document import FORMAT_VERSION
-from .errors import UnsupportedVersion
+from backup.errors import UnsupportedVersion
+from backup.format.document import FORMAT_VERSION
 
 Row = dict[str, Any]
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import UUIDField
 from psycopg.copy import QueuedLibpqWriter
 
-from .tables import TableSpec
+from backup.registry import TableSpec
 
 BATCH_ROWS = 5000
 

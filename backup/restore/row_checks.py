@@ -15,11 +15,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from .masters import MasterData
-from .plan import Mode, ProblemLog, replaced, row_label
-from .staging import CREATE
-from .tables import FieldSpec, TableSpec
-from .values import decoder, text_decoder
+from backup.format.values import decoder, text_decoder
+from backup.registry import FieldSpec, TableSpec
+from backup.restore.master_data import MasterData
+from backup.restore.options import Mode, replaced
+from backup.restore.report import ProblemLog, row_label
+from backup.restore.staging import CREATE
 
 Stager = Callable[[int, Any], tuple]
 

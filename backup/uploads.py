@@ -19,11 +19,9 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
+from backup.errors import BackupError, ConfirmationRequired, ImportRunning, UploadNotFound
+from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from tenants.models import Tenant
-
-from .errors import BackupError, ConfirmationRequired, ImportRunning, UploadNotFound
-from .importer import ImportOptions, ImportReport, import_backup, preview_import
-from .plan import Mode
 
 DATA_SUFFIX, RECORD_SUFFIX = ".backup", ".json"
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")

@@ -18,19 +18,18 @@ import orjson
 from django.conf import settings
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
+from backup.audit import record
+from backup.db import postgresql_export, sqlite_export
+from backup.db.session import export_transaction
+from backup.errors import ExportFailed
+from backup.format.document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
+from backup.format.values import encode_datetime, encoder, json_bytes
+from backup.registry import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from tenants.models import Tenant
-
-from . import copy_export, sqlite_export
-from .audit import record
-from .dbsession import export_transaction
-from .document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
-from .errors import ExportFailed
-from .tables import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
-from .values import encode_datetime, encoder, json_bytes
 
 CHUNK_ROWS = 2000
 # The fast paths: the database writes each row's JSON itself (each knows its own vendor).
-DATABASE_JSON = (copy_export, sqlite_export)
+DATABASE_JSON = (postgresql_export, sqlite_export)
 Progress = Callable[[str, int], None]
 
 

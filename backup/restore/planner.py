@@ -6,104 +6,24 @@ will have, rows matched to existing rows (merge: by id, then by natural key), co
 row classified as create, update or unchanged. Nothing here writes to a tenant table.
 """
 
-import uuid
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
 from django.db import connection
 
-from .errors import Problem, ValidationFailed
-from .staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable, distinct, q
-from .tables import TableSpec, alive, alive_paths, registry
-
-
-class Mode(StrEnum):
-    MERGE = "merge"
-    REPLACE = "replace"
-    NEW_TENANT = "new_tenant"
-
-
-@dataclass
-class TableCounts:
-    in_file: int = 0
-    create: int = 0
-    update: int = 0
-    unchanged: int = 0
-    delete: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-# Checking stops once the problems are this many times the listed ones: past that, the count
-# tells nobody more, and a small crafted file (a gzip of a million bad rows) would otherwise
-# cost the server time in proportion to what it decompresses to.
-STOP_FACTOR = 10
-
-
-class ProblemLog:
-    """All problems found, kept up to a limit (the rest only counted, up to `STOP_FACTOR`
-    times the limit, where `add` raises the `ValidationFailed` that ends the import)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.stop_at = max(limit, 1) * STOP_FACTOR
-        self.items: list[Problem] = []
-        self.total = 0
-
-    def add(self, table: str, row: str, field: str, message: str) -> None:
-        self.total += 1
-        if len(self.items) < self.limit:
-            self.items.append(Problem(table, row, field, message))
-        if self.total >= self.stop_at:
-            raise self.error(stopped=True)
-
-    @property
-    def remaining(self) -> int:
-        return max(self.limit - len(self.items), 0)
-
-    def __bool__(self) -> bool:
-        return self.total > 0
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.total = 0
-
-    def error(self, *, stopped: bool = False) -> ValidationFailed:
-        return ValidationFailed(self.items, more=self.total - len(self.items), stopped=stopped)
-
-
-def display(value: Any) -> Any:
-    """A value read back from a staging table as a person expects it (SQLite keeps UUIDs as
-    32 hex digits)."""
-    if isinstance(value, str) and len(value) == 32:
-        try:
-            return str(uuid.UUID(hex=value))
-        except ValueError:
-            return value
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def row_label(position: Any, key: dict[str, Any] | None = None) -> str:
-    label = f"row {position}"
-    if key:
-        label += " (" + ", ".join(f"{name}={display(value)!r}" for name, value in key.items()) + ")"
-    return label
-
-
-def replaced(mode: Mode, spec: TableSpec) -> bool:
-    """Whether the import deletes the table's rows and loads the file's: a replace does, for every
-    table but the append-only ones, which it merges."""
-    return mode == Mode.REPLACE and not spec.append_only
-
-
-def merged(mode: Mode, spec: TableSpec) -> bool:
-    """Whether the file's rows are matched to the tenant's rows: in a merge, and for the
-    append-only tables in a replace. A new tenant has no rows to match."""
-    return mode == Mode.MERGE or (mode == Mode.REPLACE and spec.append_only)
+from backup.registry import TableSpec, alive, alive_paths, registry
+from backup.restore.options import Mode, merged, replaced
+from backup.restore.report import ProblemLog, TableCounts, display, row_label
+from backup.restore.staging import (
+    ACTION,
+    BAD,
+    CREATE,
+    POS,
+    TARGET,
+    UPDATE,
+    StagingTable,
+    distinct,
+    q,
+)
 
 
 def unique_in_database(spec: TableSpec) -> bool:

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from .staging import copy_statement, q
+from backup.restore.staging import copy_statement, q
 
 # Rows per COPY statement: when one ends, PostgreSQL checks its rows' foreign keys while the next
 # rows are read. Batches of rows are what the threads hand over (on SQLite, one INSERT each), and

@@ -18,8 +18,8 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
 
-from .errors import ExportFailed
-from .tables import FieldSpec
+from backup.errors import ExportFailed
+from backup.registry import FieldSpec
 
 UTC = dt.UTC
 

@@ -11,7 +11,6 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,81 +23,33 @@ from django.db import (
 )
 from django.utils import timezone
 
-from tenants.models import Tenant
-
-from .access import refuse_lost_privileges, sees_every_user
-from .audit import record
-from .dbsession import configure_session
-from .direct_load import DirectLoad, Retry, applies, straight
-from .document import FORMAT_NAME, SCHEMA_VERSION
-from .errors import (
+from backup.access import refuse_lost_privileges, sees_every_user
+from backup.audit import record
+from backup.db.session import configure_session
+from backup.errors import (
     BackupError,
     ImportRunning,
     InvalidFile,
     NotPermitted,
-    Problem,
     Refused,
     UnsupportedVersion,
 )
-from .masters import MasterData
-from .plan import Mode, Planner, ProblemLog, TableCounts, replaced
-from .reader import BackupReader
-from .stager import Users, row_stager
-from .staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, distinct, q
-from .streams import open_input
-from .tables import Registry, TableSpec, registry
-from .upgrades import UpgradeStep, upgrade_chain
-from .values import storable_text
+from backup.format.document import FORMAT_NAME, SCHEMA_VERSION
+from backup.format.reader import BackupReader
+from backup.format.streams import open_input
+from backup.format.upgrades import UpgradeStep, upgrade_chain
+from backup.format.values import storable_text
+from backup.registry import Registry, TableSpec, registry
+from backup.restore.direct_load import DirectLoad, Retry, applies, straight
+from backup.restore.master_data import MasterData
+from backup.restore.options import ImportOptions, Mode, replaced
+from backup.restore.planner import Planner
+from backup.restore.report import ImportReport, ProblemLog, TableCounts
+from backup.restore.row_checks import Users, row_stager
+from backup.restore.staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, distinct, q
+from tenants.models import Tenant
 
 Source = str | Path | BinaryIO
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    mode: Mode = Mode.MERGE
-    create_missing_master_data: bool = False
-    new_tenant_slug: str = ""
-    new_tenant_name: str = ""
-    # A new-tenant restore started from a tenant's own page may only restore that tenant's backups.
-    source_tenant_id: str = ""
-    # The most bytes the document may have, decompressed (uploads: a small gzip file can hold
-    # gigabytes); None: no limit.
-    max_bytes: int | None = None
-
-
-@dataclass
-class ImportReport:
-    mode: Mode
-    tenant: dict[str, str]
-    source_tenant: dict[str, str]
-    tables: dict[str, TableCounts] = field(default_factory=dict)
-    master_data: dict[str, dict[str, int]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    more_problems: int = 0
-    sha256: str = ""
-    applied: bool = False
-    import_id: uuid.UUID | None = None  # named by the rows it stamped (`TableSpec.stamp`)
-
-    def totals(self) -> TableCounts:
-        total = TableCounts()
-        for counts in self.tables.values():
-            for name, value in counts.as_dict().items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "mode": str(self.mode),
-            "tenant": self.tenant,
-            "source_tenant": self.source_tenant,
-            "applied": self.applied,
-            "sha256": self.sha256,
-            "tables": {name: counts.as_dict() for name, counts in self.tables.items()},
-            "totals": self.totals().as_dict(),
-            "master_data": self.master_data,
-            "problems": [p.as_dict() for p in self.problems],
-            "more_problems": self.more_problems,
-        }
 
 
 class _HashingReader(io.RawIOBase):

@@ -3,7 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from .tables import Registry, TableSpec
+from backup.registry import Registry, TableSpec
 
 FORMAT_NAME = "tenant-backup"
 FORMAT_VERSION = 1

@@ -21,10 +21,9 @@ import orjson
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 
+from backup.format.values import json_field_bytes
+from backup.registry import RowBlocks, TableSpec
 from tenants.models import Tenant
-
-from .tables import RowBlocks, TableSpec
-from .values import json_field_bytes
 
 # Binary COPY: each row arrives as its own message (a field count and a length, then the JSON
 # text as it is), the first one after the file header, and a last message, the trailer, says the

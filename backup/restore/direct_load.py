@@ -33,10 +33,12 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection
 
-from .background_writer import WRITERS, Statement, background_writer
-from .plan import Mode, ProblemLog, replaced, unique_in_database
-from .staging import q, write_rows
-from .tables import FieldSpec, Registry, TableSpec
+from backup.db.writers import WRITERS, Statement, background_writer
+from backup.registry import FieldSpec, Registry, TableSpec
+from backup.restore.options import Mode, replaced
+from backup.restore.planner import unique_in_database
+from backup.restore.report import ProblemLog
+from backup.restore.staging import q, write_rows
 
 # Where the values of a staged row start: (position, bad, target, action, *values, *flags), and
 # in a new tenant, whose rows are staged without a target, (position, bad, action, ...).

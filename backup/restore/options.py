@@ -1,0 +1,37 @@
+"""What an import is asked to do: its mode, its options, and what a mode does to each table."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from backup.registry import TableSpec
+
+
+class Mode(StrEnum):
+    MERGE = "merge"
+    REPLACE = "replace"
+    NEW_TENANT = "new_tenant"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    mode: Mode = Mode.MERGE
+    create_missing_master_data: bool = False
+    new_tenant_slug: str = ""
+    new_tenant_name: str = ""
+    # A new-tenant restore started from a tenant's own page may only restore that tenant's backups.
+    source_tenant_id: str = ""
+    # The most bytes the document may have, decompressed (uploads: a small gzip file can hold
+    # gigabytes); None: no limit.
+    max_bytes: int | None = None
+
+
+def replaced(mode: Mode, spec: TableSpec) -> bool:
+    """Whether the import deletes the table's rows and loads the file's: a replace does, for every
+    table but the append-only ones, which it merges."""
+    return mode == Mode.REPLACE and not spec.append_only
+
+
+def merged(mode: Mode, spec: TableSpec) -> bool:
+    """Whether the file's rows are matched to the tenant's rows: in a merge, and for the
+    append-only tables in a replace. A new tenant has no rows to match."""
+    return mode == Mode.MERGE or (mode == Mode.REPLACE and spec.append_only)
