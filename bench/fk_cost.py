@@ -43,9 +43,9 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 from op import copy_in, delete_tenant_rows, tables, tenant  # noqa: E402  (bench/op.py)
 
+from backup.db.sql import q  # noqa: E402
 from backup.registry import TableSpec, registry  # noqa: E402
 from backup.restore.direct_load import outside_tenant  # noqa: E402
-from backup.restore.staging import q  # noqa: E402
 
 
 def _tenant_keyed(cursor: Any, specs: list[TableSpec]) -> None:

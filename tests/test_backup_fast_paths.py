@@ -19,7 +19,7 @@ from django.test import override_settings
 from backup.db import postgresql_export, sqlite_export
 from backup.db.session import configure_session
 from backup.errors import ExportFailed, ValidationFailed
-from backup.export.service import DATABASE_JSON, export_tenant, iter_export
+from backup.export import export_tenant, iter_export
 from backup.format.values import JSON_LEVELS
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
@@ -29,6 +29,9 @@ from . import factories as f
 from .backup_support import dump, export_bytes, parse, populate, snapshot, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
+
+# Each database's own JSON writer (each knows the database it serves).
+DATABASE_JSON = (postgresql_export, sqlite_export)
 
 AWKWARD = 'quote" back\\slash \\u0041 \x01ctrl\ttab\nnew line é 🚜 </script> \x7f'
 

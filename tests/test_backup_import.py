@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from backup.db import writers as background_writer
+from backup.db.dialect import dialect
 from backup.errors import InvalidFile, Refused, ValidationFailed
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
@@ -681,7 +682,7 @@ def test_rows_written_in_the_background_are_written_checked_or_stopped(tenant, m
         monkeypatch.setattr(background_writer, "BATCH_ROWS", 7)
         if sqlite:
             connection.connection.setlimit(limit, 10)
-    writer = background_writer.background_writer()
+    writer = dialect().background_writer()
     try:
         _background_writer_cases(writer)
     finally:

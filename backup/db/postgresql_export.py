@@ -1,7 +1,7 @@
 """The export's fast path on PostgreSQL: rows written as JSON by the database, sent by COPY.
 
 The portable path turns each row into a tuple of Python objects and each tuple into JSON with
-orjson; at a million rows that is most of an export's time. Here PostgreSQL builds every row's
+orjson; for a large tenant that is most of an export's time. Here PostgreSQL builds every row's
 JSON text itself, in exactly the bytes orjson would write (the same field order, no spaces, the
 same encodings as `values.py`), and streams the rows with `COPY ... TO STDOUT`, so Python only
 joins blocks of ready rows. The query is the portable path's own queryset (the same filters,
@@ -34,8 +34,8 @@ _TRAILER = b"\xff\xff"
 BLOCK_BYTES = 1 << 18
 # Every row's text starts with the separator that comes before it in the file, so that Python
 # appends rows as they come, and a block leaves out its first row's (PostgreSQL adds it to the
-# text in front of the first value: an export of 1.7 million rows took 3.35 s instead of 3.51 s,
-# the medians of five).
+# literal text in front of the first value, which costs less than Python putting it between
+# the rows).
 _SEPARATOR = ",\n"
 
 
@@ -59,9 +59,9 @@ def _literal(text: str) -> str:
 
 def _choice(column: str, choices: tuple[str, ...]) -> str:
     """A string column's JSON text when it is one of `choices`: each choice's text written once
-    here, by orjson as the portable path writes it, rather than `to_json` for every row (a
-    million readings' two choice fields: 1.18 s to 1.07 s). Any other value still goes to
-    `to_json`; compared byte for byte ("C"), whatever the column's collation."""
+    here, by orjson as the portable path writes it, rather than `to_json` for every row, which
+    would escape the same few texts again and again. Any other value still goes to `to_json`;
+    compared byte for byte ("C"), whatever the column's collation."""
     cases = " ".join(
         f"WHEN {_literal(c)} THEN {_literal(orjson.dumps(c).decode())}" for c in choices
     )
@@ -94,8 +94,8 @@ def _json(
 
 def _concatenation(parts: list[str | _Sql]) -> str:
     """SQL concatenating the parts, each run of literal text as one literal: every `||` makes
-    PostgreSQL copy the text so far (folding the quotes and keys into their neighbours took an
-    export of a million readings from 1.28 s to 1.19 s)."""
+    PostgreSQL copy the text so far, so the quotes and keys are folded into their neighbours
+    rather than each costing a copy of their own."""
     pieces: list[str] = []
     literal = ""
     for part in parts:
@@ -182,10 +182,11 @@ def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
     splice = _spliced(json_columns)
     statement = f"COPY ({sql}) TO STDOUT (FORMAT binary)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        # psycopg's own `read()` costs about a microsecond a row in Python generators; libpq's
-        # `get_copy_data` hands over a message already received in a fraction of that. psycopg
-        # still waits for the messages not yet received and reads the end of the copy, which
-        # comes after the trailer, so it ends the copy as it always does.
+        # psycopg's own `read()` goes through Python generators for every row, which costs more
+        # than the row's own work here; libpq's `get_copy_data` hands over a message already
+        # received directly. psycopg still waits for the messages not yet received and reads
+        # the end of the copy, which comes after the trailer, so it ends the copy as it always
+        # does.
         get_copy_data = cursor.cursor.connection.pgconn.get_copy_data
         pending = bytearray()
         message = copy.read()

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from backup.restore.staging import copy_statement, q
+from backup.db.sql import copy_statement, q
 
 # Rows per COPY statement: when one ends, PostgreSQL checks its rows' foreign keys while the next
 # rows are read. Batches of rows are what the threads hand over (on SQLite, one INSERT each), and
@@ -222,14 +222,3 @@ class BackgroundInsert(BackgroundWriter):
             sql = self._sql[statement, len(batch)] = statement + ", ".join([row] * len(batch))
         raw.execute(sql, list(itertools.chain.from_iterable(batch)))
         return self._next()
-
-
-WRITERS: dict[str, type[BackgroundWriter]] = {
-    "postgresql": BackgroundCopy,
-    "sqlite": BackgroundInsert,
-}
-
-
-def background_writer() -> BackgroundWriter:
-    """The writer for this database (one of `WRITERS`)."""
-    return WRITERS[connection.vendor]()

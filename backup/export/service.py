@@ -15,11 +15,10 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 import orjson
-from django.conf import settings
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from backup.audit import record
-from backup.db import postgresql_export, sqlite_export
+from backup.db.dialect import dialect
 from backup.db.session import export_transaction
 from backup.errors import ExportFailed
 from backup.format.document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
@@ -28,8 +27,6 @@ from backup.registry import Registry, RowBlocks, TableSpec, alive, alive_paths, 
 from tenants.models import Tenant
 
 CHUNK_ROWS = 2000
-# The fast paths: the database writes each row's JSON itself (each knows its own vendor).
-DATABASE_JSON = (postgresql_export, sqlite_export)
 Progress = Callable[[str, int], None]
 
 
@@ -216,7 +213,6 @@ def _document(
 ) -> Iterator[bytes]:
     reg = registry()
     tables = exported_tables(options, reg)
-    fast_path = getattr(settings, "BACKUP_FAST_PATHS", True)
     with export_transaction():
         yield _section(
             "metadata",
@@ -272,10 +268,9 @@ def _document(
 
         with ExitStack() as stack:
             # Each fast path's row blocks for this export (SQLite's fills a cache first).
-            row_blocks = {
-                m: stack.enter_context(m.exporting(tenant, tables))
-                for m in (DATABASE_JSON if fast_path else ())
-            }
+            # The fast path: the database writes each row's JSON itself.
+            own = dialect().export_rows()
+            row_blocks = {own: stack.enter_context(own.exporting(tenant, tables))} if own else {}
             yield from _tables("tenant_data", tenant_rows(row_blocks))
         yield _section("statistics", result.statistics) + b"}\n"
 

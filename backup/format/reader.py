@@ -29,11 +29,11 @@ class _TooLarge(Exception):
 class _Metered:
     """The stream the parser reads, counting its bytes, so that a row (or a section that is not
     a table) is refused once it takes more than `limit` of them, before its value fills memory:
-    a gzip file of 300 KB held one string of 300 MB, which took an import 2.5 GB and seven
-    minutes (the parser's time grows with the square of a string's length). The whole file is
-    refused past `total` bytes (decompressed), and every chunk passes the number guard before
-    the parser sees it. The count runs up to a buffer ahead of the parser. Slots: the reader
-    sets `mark` for every row."""
+    the parser's time grows with the square of a string's length, so one huge string in a small
+    gzip file took an import minutes and gigabytes of memory. The whole file is refused past
+    `total` bytes (decompressed), and every chunk passes the number guard before the parser sees
+    it. The count runs up to a buffer ahead of the parser. Slots: the reader sets `mark` for
+    every row."""
 
     __slots__ = ("count", "guard", "limit", "mark", "raw", "total")
 
@@ -68,7 +68,7 @@ class BackupReader:
         # Numbers with a fraction or an exponent come as `Decimal`, integers of any size as
         # `int` (with `use_float` the parser refuses integers beyond 64 bits). basic_parse: the
         # reader keeps its own place, so the parser need not build a prefix string for every
-        # event (a sixth of the parsing time).
+        # event, which was a good part of the parsing time.
         self._events = ijson.basic_parse(self._meter)
         self.where = "the start of the file"
         self._section_index = -1

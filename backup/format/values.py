@@ -280,9 +280,9 @@ def decoder(spec: FieldSpec) -> Decoder:
 # A value in the canonical form every export writes is checked here and handed to the database as
 # text in the form the database stores (PostgreSQL parses the canonical text itself; SQLite gets
 # the text Django would have written): building the Python object and having the driver or
-# Django print it again cost more than the rest of the row (a time-zone-aware datetime alone about
-# 1.5 us in psycopg). Any other form goes through `decoder`, so both paths accept and refuse the
-# same values and store the same ones. [0-9], not \d: \d also matches other scripts' digits.
+# Django print it again cost more than the rest of the row (a time-zone-aware datetime most of
+# all). Any other form goes through `decoder`, so both paths accept and refuse the same values
+# and store the same ones. [0-9], not \d: \d also matches other scripts' digits.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CANONICAL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CANONICAL_DATETIME = re.compile(

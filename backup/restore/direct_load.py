@@ -3,10 +3,8 @@
 Through staging tables every row is written twice (into its staging table, then from there into
 its tenant table), and the database waits while Python reads the file. Loaded straight into the
 tenant table, a row is written once, by a thread of its own while Python reads the next one
-(`background_writer`). On PostgreSQL, on one day, a replace of 1.7 million rows took 39 s instead
-of 54, a new-tenant restore 40 s instead of 61; checking the foreign keys as the rows are written
-then took those to 38 s and 31-34 s on another. On SQLite a replace of 170,000 rows took 5.8-6.7 s
-instead of 8.9-9.3 s through staging tables (`bench/README.md`).
+(`backup.db.writers`), which makes a replace or a new tenant markedly faster on both databases
+(`bench/run.py` measures it against the database's own load).
 
 The load is optimistic. It stops at the first sign of trouble and raises `Retry`: a row with a
 problem, a key that a unique constraint refuses, a reference that does not resolve within the
@@ -30,15 +28,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection
 
-from backup.db.writers import WRITERS, Statement, background_writer
+from backup.db.dialect import dialect
+from backup.db.sql import q
+from backup.db.writers import Statement
 from backup.registry import FieldSpec, Registry, TableSpec
 from backup.restore.options import Mode, replaced
 from backup.restore.planner import unique_in_database
 from backup.restore.report import ProblemLog
-from backup.restore.staging import q, write_rows
 
 # Where the values of a staged row start: (position, bad, target, action, *values, *flags), and
 # in a new tenant, whose rows are staged without a target, (position, bad, action, ...).
@@ -67,7 +65,7 @@ def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
     does (no condition, no nullable column)."""
     if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
         return False
-    if connection.vendor not in WRITERS or not getattr(settings, "BACKUP_FAST_PATHS", True):
+    if dialect().background_writer() is None:
         return False
     for spec in reg.tenant_tables:
         if straight(mode, spec) and not unique_in_database(spec):
@@ -87,24 +85,26 @@ class DirectLoad:
         self.deleted: dict[str, int] = {}  # rows of this tenant deleted, per table
         self.rows: dict[str, int] = {}  # rows loaded, per table
         self.new_id = _new_ids() if mode == Mode.NEW_TENANT else None
-        self._writer = background_writer()
+        writer = dialect().background_writer()
+        assert writer is not None, "a direct load needs a writer thread (`applies`)"
+        self._writer = writer
         self._foreign_keys: dict[str, list[str]] = {}  # deferrable ones, quoted, per db_table
-        # SQLite checks foreign keys at the commit only, so each table's rows can be deleted just
-        # before its own are loaded, by the writer, while Python reads on: deleted first, they
-        # kept Python waiting for about 0.8 s of a 5.7 s replace of 170,000 rows. PostgreSQL
-        # deletes them all first, referring tables first, for its checks (see `_immediate`).
+        # A database that checks foreign keys at the commit only (SQLite) has each table's rows
+        # deleted just before its own are loaded, by the writer, while Python reads on: deleted
+        # all first, they kept Python waiting. One that checks them as the rows are written
+        # (PostgreSQL) has them all deleted first, referring tables first (see `_immediate`).
         self._to_delete: set[str] = set()  # tables whose rows are deleted as they are loaded
 
     def start(self) -> None:
         """Delete this tenant's rows of every table a replace loads, referring tables first (on
         SQLite: count them, to delete as each table is loaded), and find the foreign keys that
         `_immediate` makes checked as each table is loaded."""
-        postgresql = connection.vendor == "postgresql"
+        delete_first = dialect().checks_foreign_keys_while_loading
         with connection.cursor() as cursor:
             for spec in reversed(self.reg.tenant_tables):
                 if not replaced(self.mode, spec):
                     continue
-                if postgresql:
+                if delete_first:
                     cursor.execute(*self._delete(spec))
                     self.deleted[spec.name] = cursor.rowcount
                 else:
@@ -114,18 +114,10 @@ class DirectLoad:
                     )
                     self.deleted[spec.name] = cursor.fetchone()[0]
                     self._to_delete.add(spec.name)
-            if not postgresql:
-                return
+        if delete_first:
             # Each table's foreign keys but those to itself (a row may refer to a later one).
-            cursor.execute(
-                "SELECT t.relname, k.conname FROM pg_constraint k JOIN pg_class t "
-                "ON t.oid = k.conrelid WHERE k.contype = 'f' AND k.condeferrable "
-                "AND k.conrelid = ANY(%s::regclass[]) AND k.confrelid <> k.conrelid "
-                "ORDER BY k.conname",
-                [[q(s.db_table) for s in self.reg.tenant_tables if straight(self.mode, s)]],
-            )
-            for table, name in cursor.fetchall():
-                self._foreign_keys.setdefault(table, []).append(q(name))
+            loaded = [s.db_table for s in self.reg.tenant_tables if straight(self.mode, s)]
+            self._foreign_keys = dialect().deferrable_foreign_keys(loaded)
 
     def _delete(self, spec: TableSpec) -> Statement:
         return (f"DELETE FROM {q(spec.db_table)} WHERE {q('tenant_id')} = %s", [self.tid])
@@ -140,16 +132,15 @@ class DirectLoad:
 
     def _immediate(self, spec: TableSpec) -> list[Statement]:
         """The statement that makes a table's foreign keys checked by each statement that writes
-        its rows, from now on (see `background_writer`). Made so when the table is loaded, not
+        its rows, from now on (see `backup.db.writers`). Made so when the table is loaded, not
         before: the deletion's own checks wait until then, when the rows deleted from the tables
         it refers to are back, and PostgreSQL, finding a row with the deleted row's id, skips
-        looking for rows still referring to it (4.3 s of 41 s in a replace of 1.7 million rows,
-        when all were made immediate after the deletion)."""
+        looking for rows still referring to it, a good part of a replace's time otherwise."""
         names = self._foreign_keys.get(spec.db_table)
         return [(f"SET CONSTRAINTS {', '.join(names)} IMMEDIATE", [])] if names else []
 
     def load(self, spec: TableSpec, staged: Iterable[tuple], *, streaming: bool) -> None:
-        """Write a table's staged rows (as `stager.row_stager` makes them) into the tenant
+        """Write a table's staged rows (as `row_checks.row_stager` makes them) into the tenant
         table; `Retry` at the first row with a problem."""
         columns, make_row = _row_maker(spec, self.tid, self.new_id)
         problems = self.problems
@@ -169,7 +160,7 @@ class DirectLoad:
         with connection.cursor() as cursor:
             for sql, params in first:
                 cursor.execute(sql, params)
-        self.rows[spec.name] = write_rows(table, columns, rows(), streaming=False)
+        self.rows[spec.name] = dialect().write_rows(table, columns, rows(), streaming=False)
 
     def settle(self) -> None:
         """Wait until every row loaded is written and its foreign keys checked; until then the
@@ -195,10 +186,10 @@ class DirectLoad:
             spec = self.reg.table(name)
             for f in spec.fields_of_kind("tenant_fk"):
                 self._retry_if(outside_tenant(self.reg, spec, f), [self.tid, self.tid])
-        if connection.vendor != "postgresql":
+        if not dialect().checks_foreign_keys_while_loading:
             # SQLite can check deferred foreign keys before the commit only by scanning whole
             # tables, other tenants' rows too (`PRAGMA foreign_key_check`). The references were
-            # checked above and the stager resolved the rest; what still fails does at the
+            # checked above and the row checks resolved the rest; what still fails does at the
             # commit, as in an import through staging tables.
             return
         try:
@@ -220,8 +211,8 @@ def outside_tenant(reg: Registry, spec: TableSpec, f: FieldSpec) -> str:
     it (at another tenant's row): a row or none."""
     table, target, column = q(spec.db_table), q(reg.table(f.target).db_table), q(f.column)
     # NOT IN, planned as one hash of the tenant's ids, whatever the statistics say: they know
-    # nothing yet of rows just loaded, and as NOT EXISTS a new tenant's million readings were
-    # joined by a nested loop over its 20,000 vehicles.
+    # nothing yet of rows just loaded, and as NOT EXISTS a new tenant's readings were joined by
+    # a nested loop over its vehicles.
     return (
         f"SELECT 1 FROM {table} s WHERE s.{q('tenant_id')} = %s "
         f"AND s.{column} IS NOT NULL AND s.{column} NOT IN (SELECT r.id FROM "

@@ -10,20 +10,12 @@ from typing import Any
 
 from django.db import connection
 
+from backup.db.dialect import dialect
+from backup.db.sql import q
 from backup.registry import TableSpec, alive, alive_paths, registry
 from backup.restore.options import Mode, merged, replaced
 from backup.restore.report import ProblemLog, TableCounts, display, row_label
-from backup.restore.staging import (
-    ACTION,
-    BAD,
-    CREATE,
-    POS,
-    TARGET,
-    UPDATE,
-    StagingTable,
-    distinct,
-    q,
-)
+from backup.restore.staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable
 
 
 def unique_in_database(spec: TableSpec) -> bool:
@@ -250,7 +242,7 @@ class Planner:
         if spec.append_only or not compared:
             return  # matched rows stay as they are
         # Only the rows that differ are marked; a matched row left unmarked is unchanged.
-        differs = " OR ".join(distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)
+        differs = " OR ".join(dialect().distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)
         self._exec(
             f"UPDATE {S} SET {q(ACTION)} = %s FROM {T} t WHERE t.id = {S}.{q(TARGET)} "
             f"AND {S}.{q(ACTION)} IS NULL AND ({differs})",

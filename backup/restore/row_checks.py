@@ -1,21 +1,21 @@
 """What turns each row of a backup file into a staging tuple: validated, decoded, references to
 master data and users looked up, every problem logged with the row's label.
 
-It runs once for every row of the file (1.7 million of them for a large tenant), so it is built
+It runs once for every row of the file (millions of them for a large tenant), so it is built
 once per table as the source of one function (`row_stager`): one statement block per field, its
 checks decided when the function is built, the row's values kept in local variables, and a row's
-label only made when it has a problem. The loop over the fields that it replaces, deciding the
-same things for every value, took 4-30% longer per row, by table (`bench/README.md`).
+label only made when it has a problem. The loop over the fields that it replaces decided the
+same things again for every value, which made every row of every table slower.
 """
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
-from backup.format.values import decoder, text_decoder
+from backup.db.dialect import Preparation, dialect
+from backup.format.values import decoder
 from backup.registry import FieldSpec, TableSpec
 from backup.restore.master_data import MasterData
 from backup.restore.options import Mode, replaced
@@ -59,31 +59,6 @@ class Label:
 
 _MISSING = object()
 
-# Types whose decoded value Django stores as it is on SQLite.
-_SQLITE_AS_IS = frozenset({"string", "file", "integer", "boolean"})
-
-
-class _Prep(NamedTuple):
-    call: Callable[[Any], Any]
-    text_as_is: bool  # text is already in the stored form (SQLite's fast path)
-
-
-def _prepare(f: FieldSpec, fast: str | None, conn: Any) -> _Prep | None:
-    """How a decoded value is made ready for the staging table: Django's own preparation, and
-    whether text is left as it is; None when nothing is needed. On a fast path (`fast` names the
-    database) no more than needed. PostgreSQL: nothing (psycopg sends the decoded Python values
-    as they are) but JSON, which needs its adapter. SQLite: nothing for values Django stores as
-    they are, nor for text from `text_decoder`, which is already in Django's storage form; the
-    rest (values in other forms) as Django would."""
-    prep = f.model_field.get_db_prep_save
-    if fast == "postgresql" and f.type != "json":
-        return None
-    if fast == "sqlite" and f.type in _SQLITE_AS_IS:
-        return None
-    text_as_is = fast == "sqlite" and f.type != "json"
-    return _Prep(lambda value: prep(value, connection=conn), text_as_is)
-
-
 # A reference looked up for a row: (value, position, row) -> id, or None when there is none.
 Lookup = Callable[[Any, int, dict[str, Any]], Any]
 
@@ -123,7 +98,7 @@ def _problem(field: str, message: str, indent: str) -> list[str]:
 
 
 def _field_block(
-    i: int, f: FieldSpec, *, lookup: bool, prep: _Prep | None, fixed: bool = False
+    i: int, f: FieldSpec, *, lookup: bool, prep: Preparation | None, fixed: bool = False
 ) -> list[str]:
     """The statements that leave field number `i` of a row, checked, in the local `v{i}`;
     `fixed`: the import's own value (`fixed{i}`), whatever the file says."""
@@ -160,12 +135,7 @@ def row_stager(
     what is wrong: (position, bad, [target, action,] *values, *secret flags). `fixed`: values
     by field name that the import sets itself (its stamp), whatever the file says."""
     fixed = fixed or {}
-    fast = (
-        connection.vendor
-        if connection.vendor in ("postgresql", "sqlite")
-        and getattr(settings, "BACKUP_FAST_PATHS", True)
-        else None
-    )
+    db = dialect()
     # The connection itself, not the proxy, which costs a look-up on every use (per value).
     conn = connections[DEFAULT_DB_ALIAS]
     table = spec.name
@@ -191,13 +161,13 @@ def row_stager(
     ]
     for i, f in enumerate(spec.fields):
         names[f"default{i}"] = None if f.required else f.model_field.get_default()
-        names[f"decode{i}"] = (fast and text_decoder(f, fast)) or decoder(f)
+        names[f"decode{i}"] = db.text_decoder(f) or decoder(f)
         lookup = None
         if f.kind == "master_fk":
             lookup = names[f"lookup{i}"] = _master_ref(masters, problems, spec, f)
         elif f.kind == "user_fk":
             lookup = names[f"lookup{i}"] = _user_ref(users, problems, spec, f)
-        prep = _prepare(f, fast, conn)
+        prep = db.preparation(f, conn)
         if prep is not None:
             names[f"prep{i}"] = prep.call
         if f.name in fixed:

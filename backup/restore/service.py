@@ -16,7 +16,6 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import (
-    DatabaseError,
     IntegrityError,
     connection,
     transaction,
@@ -25,10 +24,11 @@ from django.utils import timezone
 
 from backup.access import refuse_lost_privileges, sees_every_user
 from backup.audit import record
+from backup.db.dialect import dialect
 from backup.db.session import configure_session
+from backup.db.sql import q
 from backup.errors import (
     BackupError,
-    ImportRunning,
     InvalidFile,
     NotPermitted,
     Refused,
@@ -46,7 +46,7 @@ from backup.restore.options import ImportOptions, Mode, replaced
 from backup.restore.planner import Planner
 from backup.restore.report import ImportReport, ProblemLog, TableCounts
 from backup.restore.row_checks import Users, row_stager
-from backup.restore.staging import ACTION, CREATE, TARGET, UPDATE, StagingTable, distinct, q
+from backup.restore.staging import ACTION, CREATE, TARGET, UPDATE, StagingTable
 from tenants.models import Tenant
 
 Source = str | Path | BinaryIO
@@ -79,21 +79,9 @@ def _tenant_dict(tenant: Tenant) -> dict[str, str]:
 
 
 def _lock_tenant(tenant: Tenant) -> None:
-    """Serialise imports of one tenant; SQLite already has a single writer."""
-    if connection.vendor != "postgresql":
-        return
-    wait = int(getattr(settings, "BACKUP_IMPORT_LOCK_WAIT_SECONDS", 10))
+    """Serialise imports of one tenant (SQLite already has a single writer)."""
     key = int.from_bytes(uuid.UUID(str(tenant.pk)).bytes[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{wait}s'")
-        try:
-            with transaction.atomic():
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-        except DatabaseError:
-            raise ImportRunning(
-                f"Another import of tenant '{tenant.slug}' is running; try again when it is done."
-            ) from None
-        cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+    dialect().lock_tenant(key, tenant.slug)
 
 
 class _CheckEverything(Exception):
@@ -469,7 +457,7 @@ class _Import:
             # endpoint, user or service), the secret is cleared and flagged for re-entry. The
             # expressions read the row as it was before this UPDATE.
             moved = " OR ".join(
-                distinct(f"{table}.{q(c)}", f"s.{q(c)}") for c in secret.destination
+                dialect().distinct(f"{table}.{q(c)}", f"s.{q(c)}") for c in secret.destination
             )
             if not moved:
                 continue
@@ -481,7 +469,7 @@ class _Import:
                 [cleared],
             )
             assignments[flag] = (
-                f"CASE WHEN ({moved}) AND {distinct(f'{table}.{column}', '%s')} THEN %s "
+                f"CASE WHEN ({moved}) AND {dialect().distinct(f'{table}.{column}', '%s')} THEN %s "
                 f"ELSE s.{q(flag)} END",
                 [cleared, True],
             )
