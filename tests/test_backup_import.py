@@ -14,7 +14,7 @@ from backup.db.dialect import dialect
 from backup.errors import InvalidFile, Refused, ValidationFailed
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
-from backup.restore.direct_load import applies
+from backup.restore.attempts import applies
 from masterdata.models import OEM, EquipmentModel
 from tenants.models import (
     AuditLog,

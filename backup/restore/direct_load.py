@@ -34,8 +34,8 @@ from backup.db.dialect import dialect
 from backup.db.sql import q
 from backup.db.writers import Statement
 from backup.registry import FieldSpec, Registry, TableSpec
-from backup.restore.options import Mode, replaced
-from backup.restore.planner import unique_in_database
+from backup.restore.attempts import Retry
+from backup.restore.options import Mode, replaced, straight
 from backup.restore.report import ProblemLog
 
 # Where the values of a staged row start: (position, bad, target, action, *values, *flags), and
@@ -45,35 +45,6 @@ _FIRST_VALUE, _FIRST_VALUE_NEW_TENANT = 4, 3
 # The bits of a UUID's integer that say "version 4, RFC 4122 variant" (as `uuid.UUID` sets them).
 _VERSION_BITS = (0xF000 << 64) | (0xC000 << 48)
 _VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-
-
-class Retry(Exception):
-    """Something is wrong with the file: import it again through staging tables."""
-
-
-def straight(mode: Mode, spec: TableSpec) -> bool:
-    """Whether a direct load writes the table straight: every table of a new tenant, and the
-    tables a replace deletes and loads (the append-only ones it merges are staged)."""
-    return mode == Mode.NEW_TENANT or replaced(mode, spec)
-
-
-def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
-    """Whether an import loads straight into the tenant tables: an applied replace or new tenant
-    with the fast paths on. A staged table is planned as in any import, so it may
-    neither refer to a table loaded straight nor be referred to by one; and a table loaded
-    straight needs a natural key that its unique constraint enforces as the staging path's check
-    does (no condition, no nullable column)."""
-    if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
-        return False
-    if dialect().background_writer() is None:
-        return False
-    for spec in reg.tenant_tables:
-        if straight(mode, spec) and not unique_in_database(spec):
-            return False
-        for f in spec.fields_of_kind("tenant_fk"):
-            if straight(mode, spec) != straight(mode, reg.table(f.target)):
-                return False
-    return True
 
 
 class DirectLoad:
@@ -236,7 +207,7 @@ def _row_maker(
     spec: TableSpec, tid: Any, new_id: Callable[[Any], str] | None
 ) -> tuple[list[str], Callable[[tuple], tuple]]:
     """The tenant table's columns, and what makes a staged row one of its rows: the staging
-    path's INSERT (`importer._Import._insert`) done in Python."""
+    path's INSERT (`writes._insert`) done in Python."""
     first = _FIRST_VALUE if new_id is None else _FIRST_VALUE_NEW_TENANT
     count = len(spec.fields)
     assert spec.fields[0].kind == "id", f"{spec.name}: the id is the first field"

@@ -35,3 +35,9 @@ def merged(mode: Mode, spec: TableSpec) -> bool:
     """Whether the file's rows are matched to the tenant's rows: in a merge, and for the
     append-only tables in a replace. A new tenant has no rows to match."""
     return mode == Mode.MERGE or (mode == Mode.REPLACE and spec.append_only)
+
+
+def straight(mode: Mode, spec: TableSpec) -> bool:
+    """Whether a direct load writes the table straight: every table of a new tenant, and the
+    tables a replace deletes and loads (the append-only ones it merges are staged)."""
+    return mode == Mode.NEW_TENANT or replaced(mode, spec)

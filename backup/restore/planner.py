@@ -199,7 +199,7 @@ class Planner:
             # Point at the id the referenced row will have (it differs when it was matched by
             # natural key, which only a merged table's rows are: a replaced table's keep their
             # own). In a new tenant every referenced row has a new id: the insert joins them
-            # (`importer._Import._insert`) rather than every staged reference rewritten.
+            # (`writes._insert`) rather than every staged reference rewritten.
             R = target_stage.sql_name
             self._exec(
                 f"UPDATE {S} SET {q(column)} = (SELECT r.{q(TARGET)} FROM {R} r "
