@@ -204,6 +204,65 @@ def iter_export(
     yield b"".join(pending)
 
 
+def _metadata(tenant: Tenant, options: ExportOptions) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "exported_at": encode_datetime(dt.datetime.now(dt.UTC)),
+        "tenant": {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug},
+        "app_version": app_version(),
+        "options": asdict(options),
+    }
+
+
+def _master_rows(
+    reg: Registry, master_ids: dict[str, set[Any]], result: ExportResult
+) -> Iterator[tuple[str, Iterator[bytes]]]:
+    for spec in reg.master_tables:
+        qs = (
+            spec.model.objects.filter(pk__in=master_ids[spec.name])
+            .order_by("pk")
+            .values_list(*(f.column for f in spec.fields))
+        )
+        result.master_statistics[spec.name] = len(master_ids[spec.name])
+        yield spec.name, _written(spec, qs)
+
+
+def _tenant_rows(
+    tenant: Tenant,
+    tables: list[TableSpec],
+    options: ExportOptions,
+    database_json: tuple[ModuleType | None, RowBlocks | None],
+    result: ExportResult,
+    progress: Progress | None,
+) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """Each table's rows as blocks of JSON lines: written by the database itself when its
+    module (`database_json`) supports the table, else by Python."""
+    own, row_blocks = database_json
+    for spec in tables:
+        qs = table_queryset(tenant, spec, options)
+        if own is not None and row_blocks is not None and own.supports(spec):
+            blocks = row_blocks(spec, qs)
+        else:
+            blocks = _written(spec, qs)
+        yield spec.name, _counted(spec, blocks, result, progress)
+
+
+def _counted(
+    spec: TableSpec, blocks: Iterator[bytes], result: ExportResult, progress: Progress | None
+) -> Iterator[bytes]:
+    count = 0
+    try:
+        for block in blocks:
+            count += block.count(b"\n") + 1
+            yield block
+    except ExportFailed as exc:
+        raise ExportFailed(f"Table '{spec.name}': {exc.message}.") from None
+    result.statistics[spec.name] = count
+    if progress:
+        progress(spec.name, count)
+
+
 def _document(
     tenant: Tenant,
     options: ExportOptions,
@@ -214,64 +273,21 @@ def _document(
     reg = registry()
     tables = exported_tables(options, reg)
     with export_transaction():
-        yield _section(
-            "metadata",
-            {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "exported_at": encode_datetime(dt.datetime.now(dt.UTC)),
-                "tenant": {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug},
-                "app_version": app_version(),
-                "options": asdict(options),
-            },
-            first=True,
-        )
+        yield _section("metadata", _metadata(tenant, options), first=True)
         yield _section("schema", schema_section(reg, tables))
-
         master_ids = _master_ids(tenant, tables, options)
-
-        def master_rows() -> Iterator[tuple[str, Iterator[bytes]]]:
-            for spec in reg.master_tables:
-                qs = (
-                    spec.model.objects.filter(pk__in=master_ids[spec.name])
-                    .order_by("pk")
-                    .values_list(*(f.column for f in spec.fields))
-                )
-                result.master_statistics[spec.name] = len(master_ids[spec.name])
-                yield spec.name, _written(spec, qs)
-
-        yield from _tables("master_data", master_rows())
-
-        def tenant_rows(
-            row_blocks: dict[ModuleType, RowBlocks],
-        ) -> Iterator[tuple[str, Iterator[bytes]]]:
-            for spec in tables:
-                qs = table_queryset(tenant, spec, options)
-                database_json = next((m for m in row_blocks if m.supports(spec)), None)
-                if database_json:
-                    blocks = row_blocks[database_json](spec, qs)
-                else:
-                    blocks = _written(spec, qs)
-                yield spec.name, _counted(spec, blocks)
-
-        def _counted(spec: TableSpec, blocks: Iterator[bytes]) -> Iterator[bytes]:
-            count = 0
-            try:
-                for block in blocks:
-                    count += block.count(b"\n") + 1
-                    yield block
-            except ExportFailed as exc:
-                raise ExportFailed(f"Table '{spec.name}': {exc.message}.") from None
-            result.statistics[spec.name] = count
-            if progress:
-                progress(spec.name, count)
-
+        yield from _tables("master_data", _master_rows(reg, master_ids, result))
         with ExitStack() as stack:
-            # Each fast path's row blocks for this export (SQLite's fills a cache first).
-            # The fast path: the database writes each row's JSON itself.
+            # The fast path: the database writes each row's JSON itself (SQLite's fills a cache
+            # first).
             own = dialect().export_rows()
-            row_blocks = {own: stack.enter_context(own.exporting(tenant, tables))} if own else {}
-            yield from _tables("tenant_data", tenant_rows(row_blocks))
+            blocks = stack.enter_context(own.exporting(tenant, tables)) if own else None
+            # Not kept in a name: a stopped export must close the rows' cursors before the
+            # stack drops what they read from.
+            yield from _tables(
+                "tenant_data",
+                _tenant_rows(tenant, tables, options, (own, blocks), result, progress),
+            )
         yield _section("statistics", result.statistics) + b"}\n"
 
     record(

@@ -82,86 +82,96 @@ class Planner:
     # -- the plan ----------------------------------------------------------------------------
     def plan(self, spec: TableSpec) -> TableCounts:
         stage = self.stages[spec.name]
-        S, T = stage.sql_name, q(spec.db_table)
-        tenant = q("tenant_id")
-
         # A replaced table's rows are all inserted under their own ids: its primary key refuses
         # an id twice or another tenant's id, its natural key constraint a key twice.
         constrained = self.rely_on_constraints and replaced(self.mode, spec)
-        # One grouping of the ids, not a look-up per row: a million probes took seconds.
         if not constrained:
-            self._report(
-                spec,
-                f"SELECT {self._select_label(spec)}, s.id, d.first FROM {S} s JOIN (SELECT "
-                f"id, MIN({q(POS)}) AS first FROM {S} GROUP BY id HAVING COUNT(*) > 1) d "
-                f"ON d.id = s.id WHERE s.{q(POS)} > d.first ORDER BY s.{q(POS)}",
-                [],
-                "id",
-                lambda value, first: f"id {value} already appears in row {first}",
-            )
+            self._check_ids_twice(spec, stage)
         for f in spec.fields_of_kind("tenant_fk"):
             self._resolve_reference(spec, stage, f.column, f.name, f.target)
-
         if merged(self.mode, spec):
             self._match(spec, stage)
         # else every row was staged as a creation: with a fresh id (new tenant) or its own.
-
         if self.mode != Mode.NEW_TENANT and not constrained:
-            # Only a row created under its own id can take another tenant's id: one matched by
-            # id was found in this tenant, and ids are unique.
-            self._report(
-                spec,
-                f"SELECT {self._select_label(spec)}, s.id FROM {S} s WHERE s.{q(TARGET)} = s.id "
-                f"AND s.{q(ACTION)} = %s "
-                f"AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = s.id AND t.{tenant} <> %s)",
-                [CREATE, self.tid],
-                "id",
-                lambda value: f"id {value} is already used by a row outside this tenant",
-            )
-
-        keys = self._key_columns(spec)
+            self._check_ids_elsewhere(spec, stage)
         if not (constrained and unique_in_database(spec)):
-            self._report(
-                spec,
-                "SELECT "
-                + ", ".join([f"MIN({q(POS)})", *(q(c) for c in keys)])
-                + f", COUNT(*) FROM {S} WHERE NOT {q(BAD)}"
-                + (f" GROUP BY {', '.join(q(c) for c in keys)}" if keys else "")
-                + " HAVING COUNT(*) > 1",
-                [],
-                ", ".join(spec.natural_key) or "tenant",
-                lambda count: f"the natural key appears {count} times in the file",
-            )
+            self._check_keys_twice(spec, stage)
         self._classify(spec, stage)
         if merged(self.mode, spec):
-            # Only matching by natural key can send two rows to one target: elsewhere targets are
-            # the rows' own ids (duplicates reported above) or fresh ones.
-            self._report(
-                spec,
-                f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} "
-                f"IN (SELECT {q(TARGET)} FROM {S} WHERE {q(TARGET)} IN (SELECT {q(TARGET)} "
-                f"FROM {S} WHERE {q(TARGET)} <> id) GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
-                [],
-                "id",
-                lambda target: f"several rows of the file match the same existing row {target}",
-            )
-            key_match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in keys)
-            # A merged row left unchanged has its target's natural key, which the unique
-            # constraint keeps from any other row: only created and updated rows can collide.
-            compared = self.mode == Mode.MERGE and not spec.append_only
-            self._report(
-                spec,
-                f"SELECT {self._select_label(spec)}, t.id FROM {S} s JOIN {T} t ON t.{tenant} = %s"
-                + (f" AND {key_match}" if key_match else "")
-                + f" AND t.id <> s.{q(TARGET)} WHERE NOT s.{q(BAD)}"
-                + (f" AND s.{q(ACTION)} IS NOT NULL" if compared else ""),
-                [self.tid],
-                ", ".join(spec.natural_key) or "tenant",
-                lambda other: (
-                    f"the natural key already belongs to another row ({other}) of this tenant"
-                ),
-            )
+            self._check_matches(spec, stage)
         return self._counts(spec, stage)
+
+    def _check_ids_twice(self, spec: TableSpec, stage: StagingTable) -> None:
+        # One grouping of the ids, not a look-up per row, which would take far longer.
+        S = stage.sql_name
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, s.id, d.first FROM {S} s JOIN (SELECT "
+            f"id, MIN({q(POS)}) AS first FROM {S} GROUP BY id HAVING COUNT(*) > 1) d "
+            f"ON d.id = s.id WHERE s.{q(POS)} > d.first ORDER BY s.{q(POS)}",
+            [],
+            "id",
+            lambda value, first: f"id {value} already appears in row {first}",
+        )
+
+    def _check_ids_elsewhere(self, spec: TableSpec, stage: StagingTable) -> None:
+        # Only a row created under its own id can take another tenant's id: one matched by id
+        # was found in this tenant, and ids are unique.
+        S, T = stage.sql_name, q(spec.db_table)
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, s.id FROM {S} s WHERE s.{q(TARGET)} = s.id "
+            f"AND s.{q(ACTION)} = %s "
+            f"AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = s.id AND t.{q('tenant_id')} <> %s)",
+            [CREATE, self.tid],
+            "id",
+            lambda value: f"id {value} is already used by a row outside this tenant",
+        )
+
+    def _check_keys_twice(self, spec: TableSpec, stage: StagingTable) -> None:
+        keys = self._key_columns(spec)
+        self._report(
+            spec,
+            "SELECT "
+            + ", ".join([f"MIN({q(POS)})", *(q(c) for c in keys)])
+            + f", COUNT(*) FROM {stage.sql_name} WHERE NOT {q(BAD)}"
+            + (f" GROUP BY {', '.join(q(c) for c in keys)}" if keys else "")
+            + " HAVING COUNT(*) > 1",
+            [],
+            ", ".join(spec.natural_key) or "tenant",
+            lambda count: f"the natural key appears {count} times in the file",
+        )
+
+    def _check_matches(self, spec: TableSpec, stage: StagingTable) -> None:
+        S, T = stage.sql_name, q(spec.db_table)
+        # Only matching by natural key can send two rows to one target: elsewhere targets are
+        # the rows' own ids (duplicates reported above) or fresh ones.
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, s.{q(TARGET)} FROM {S} s WHERE s.{q(TARGET)} "
+            f"IN (SELECT {q(TARGET)} FROM {S} WHERE {q(TARGET)} IN (SELECT {q(TARGET)} "
+            f"FROM {S} WHERE {q(TARGET)} <> id) GROUP BY {q(TARGET)} HAVING COUNT(*) > 1)",
+            [],
+            "id",
+            lambda target: f"several rows of the file match the same existing row {target}",
+        )
+        key_match = " AND ".join(f"t.{q(c)} = s.{q(c)}" for c in self._key_columns(spec))
+        # A merged row left unchanged has its target's natural key, which the unique
+        # constraint keeps from any other row: only created and updated rows can collide.
+        compared = self.mode == Mode.MERGE and not spec.append_only
+        self._report(
+            spec,
+            f"SELECT {self._select_label(spec)}, t.id FROM {S} s JOIN {T} t "
+            f"ON t.{q('tenant_id')} = %s"
+            + (f" AND {key_match}" if key_match else "")
+            + f" AND t.id <> s.{q(TARGET)} WHERE NOT s.{q(BAD)}"
+            + (f" AND s.{q(ACTION)} IS NOT NULL" if compared else ""),
+            [self.tid],
+            ", ".join(spec.natural_key) or "tenant",
+            lambda other: (
+                f"the natural key already belongs to another row ({other}) of this tenant"
+            ),
+        )
 
     def _resolve_reference(
         self, spec: TableSpec, stage: StagingTable, column: str, field: str, target: str

@@ -123,6 +123,32 @@ def _field_block(
     return lines
 
 
+def _flag_blocks(spec: TableSpec) -> list[str]:
+    """The statements that leave each secret's "was set" flag of a row in `flag{j}`."""
+    body = []
+    for j, secret in enumerate(spec.secrets):
+        flag = f"flag{j}"
+        body += [
+            f"{flag} = get({secret.present_field!r}, False)",
+            f"if type({flag}) is not bool:",
+            *_problem(repr(secret.present_field), "'expected true or false'", "    "),
+            f"    {flag} = False",
+        ]
+    return body
+
+
+def _front(mode: Mode, spec: TableSpec) -> list[str]:
+    """What the staged tuple has before the row's values. What is known before any planning is
+    written with the row, not updated later: in a new tenant the staging table gives each row
+    its fresh id itself (`StagingTable`); a replace creates every row under its own id; a merge
+    targets the row's own id until matching says otherwise."""
+    if mode == Mode.NEW_TENANT:
+        return ["position", "bad", "CREATE"]
+    if replaced(mode, spec):
+        return ["position", "bad", "v0", "CREATE"]
+    return ["position", "bad", "v0", "None"]
+
+
 def row_stager(
     spec: TableSpec,
     mode: Mode,
@@ -174,26 +200,9 @@ def row_stager(
             names[f"fixed{i}"] = fixed[f.name]
         body += _field_block(i, f, lookup=lookup is not None, prep=prep, fixed=f.name in fixed)
     values = [f"v{i}" for i in range(len(spec.fields))]
-    flags = []
-    for j, secret in enumerate(spec.secrets):
-        flag = f"flag{j}"
-        body += [
-            f"{flag} = get({secret.present_field!r}, False)",
-            f"if type({flag}) is not bool:",
-            *_problem(repr(secret.present_field), "'expected true or false'", "    "),
-            f"    {flag} = False",
-        ]
-        flags.append(flag)
-    # What is known before any planning is written with the row, not updated later: in a new
-    # tenant the staging table gives each row its fresh id itself (`StagingTable`); a replace
-    # creates every row under its own id; a merge targets the row's own id until matching says
-    # otherwise.
-    if mode == Mode.NEW_TENANT:
-        front = ["position", "bad", "CREATE"]
-    elif replaced(mode, spec):
-        front = ["position", "bad", "v0", "CREATE"]
-    else:
-        front = ["position", "bad", "v0", "None"]
+    flags = [f"flag{j}" for j in range(len(spec.secrets))]
+    body += _flag_blocks(spec)
+    front = _front(mode, spec)
     names["unknown"] = (None,) * (len(front) - 2 + len(values) + len(flags))
     body.append(f"return ({', '.join([*front, *values, *flags])},)")
     source = "def stage(position, raw):\n" + "".join(f"    {line}\n" for line in body)
