@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 
 from backup.format.values import json_field_bytes
-from backup.registry import RowBlocks, TableSpec
+from backup.registry import Registry, RowBlocks, TableSpec
 from tenants.models import Tenant
 
 # Binary COPY: each row arrives as its own message (a field count and a length, then the JSON
@@ -213,6 +213,6 @@ def row_blocks(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
 
 
 @contextmanager
-def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
+def exporting(tenant: Tenant, specs: list[TableSpec], reg: Registry) -> Iterator[RowBlocks]:
     """`row_blocks` for one export (the SQLite path prepares a cache; this one needs none)."""
     yield row_blocks

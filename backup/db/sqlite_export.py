@@ -25,7 +25,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from backup.format.values import json_field_bytes
-from backup.registry import FieldSpec, RowBlocks, TableSpec, registry
+from backup.registry import FieldSpec, Registry, RowBlocks, TableSpec
 from tenants.models import Tenant
 
 FETCH_ROWS = 2000
@@ -166,12 +166,11 @@ def row_blocks(spec: TableSpec, qs: QuerySet, cache: _Cache | None = None) -> It
 
 
 @contextmanager
-def exporting(tenant: Tenant, specs: list[TableSpec]) -> Iterator[RowBlocks]:
+def exporting(tenant: Tenant, specs: list[TableSpec], reg: Registry) -> Iterator[RowBlocks]:
     """For one export of `tenant`, inside its transaction: `row_blocks` for its tables, with the
     written ids of the tenant's rows that `specs` refer to in a temporary table. Only a cache: a
     reference that is not in it (none should be) is written as it would be without. The table is
     made in the export's transaction, so that a failed export takes it away too."""
-    reg = registry()
     targets = sorted(
         {f.target for spec in specs if supports(spec) for f in spec.fields if _cacheable(f)}
     )

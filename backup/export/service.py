@@ -51,9 +51,10 @@ def exported_tables(options: ExportOptions, reg: Registry | None = None) -> list
     return [t for t in reg.tenant_tables if not t.optional or options.include_audit_logs]
 
 
-def table_queryset(tenant: Tenant, spec: TableSpec, options: ExportOptions) -> QuerySet:
+def table_queryset(
+    tenant: Tenant, spec: TableSpec, options: ExportOptions, reg: Registry
+) -> QuerySet:
     """The rows of one table that the export writes, as tuples in file field order."""
-    reg = registry()
     qs = spec.model.objects.filter(tenant=tenant)
     columns: list[Any] = []
     for f in spec.fields:
@@ -136,10 +137,11 @@ def _written(spec: TableSpec, qs: QuerySet) -> Iterator[bytes]:
         rows.close()
 
 
-def _master_ids(tenant: Tenant, tables: list[TableSpec], options: ExportOptions) -> dict[str, set]:
+def _master_ids(
+    tenant: Tenant, tables: list[TableSpec], options: ExportOptions, reg: Registry
+) -> dict[str, set]:
     """Ids of the master-data rows that the exported tenant rows reference, closed over the
     references between master tables."""
-    reg = registry()
     ids: dict[str, set] = {t.name: set() for t in reg.master_tables}
     for spec in tables:
         for f in spec.fields_of_kind("master_fk"):
@@ -229,6 +231,7 @@ def _master_rows(
 
 
 def _tenant_rows(
+    reg: Registry,
     tenant: Tenant,
     tables: list[TableSpec],
     options: ExportOptions,
@@ -240,7 +243,7 @@ def _tenant_rows(
     module (`database_json`) supports the table, else by Python."""
     own, row_blocks = database_json
     for spec in tables:
-        qs = table_queryset(tenant, spec, options)
+        qs = table_queryset(tenant, spec, options, reg)
         if own is not None and row_blocks is not None and own.supports(spec):
             blocks = row_blocks(spec, qs)
         else:
@@ -275,13 +278,13 @@ def _document(
     with export_transaction():
         yield _section("metadata", _metadata(tenant, options), first=True)
         yield _section("schema", schema_section(reg, tables))
-        master_ids = _master_ids(tenant, tables, options)
+        master_ids = _master_ids(tenant, tables, options, reg)
         yield from _tables("master_data", _master_rows(reg, master_ids, result))
         with ExitStack() as stack:
             # The fast path: the database writes each row's JSON itself (SQLite's fills a cache
             # first).
             own = dialect().export_rows()
-            blocks = stack.enter_context(own.exporting(tenant, tables)) if own else None
+            blocks = stack.enter_context(own.exporting(tenant, tables, reg)) if own else None
             # Not kept in a name: a stopped export must close the rows' cursors before the
             # stack drops what they read from.
             yield from _tables(

@@ -171,6 +171,7 @@ class ImportPass:
         self, tid: Any, tenant: Tenant, has_deleted: bool, *, rely_on_constraints: bool
     ) -> dict[str, TableCounts]:
         planner = Planner(
+            reg=self.reg,
             mode=self.mode,
             tenant_db_id=tid,
             tenant_slug=tenant.slug,

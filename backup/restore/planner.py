@@ -12,7 +12,7 @@ from django.db import connection
 
 from backup.db.dialect import dialect
 from backup.db.sql import q
-from backup.registry import TableSpec, alive, alive_paths, registry
+from backup.registry import Registry, TableSpec, alive, alive_paths
 from backup.restore.options import Mode, merged, replaced
 from backup.restore.report import ProblemLog, TableCounts, display, row_label
 from backup.restore.staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable
@@ -30,6 +30,7 @@ class Planner:
     def __init__(
         self,
         *,
+        reg: Registry,
         mode: Mode,
         tenant_db_id: Any,
         tenant_slug: str,
@@ -41,6 +42,7 @@ class Planner:
         """`rely_on_constraints`: leave out, for the tables a replace deletes and loads, the
         checks that their unique constraints make again on write; the caller checks everything
         again when the write fails."""
+        self.reg = reg
         self.mode = mode
         self.rely_on_constraints = rely_on_constraints
         self.file_has_deleted = file_has_deleted
@@ -205,7 +207,7 @@ class Planner:
             field,
             lambda value: f"refers to {target} {value}, which does not exist {where}",
         )
-        if target_stage and merged(self.mode, registry().table(target)):
+        if target_stage and merged(self.mode, self.reg.table(target)):
             # Point at the id the referenced row will have (it differs when it was matched by
             # natural key, which only a merged table's rows are: a replaced table's keep their
             # own). In a new tenant every referenced row has a new id: the insert joins them
@@ -218,7 +220,7 @@ class Planner:
             )
 
     def _table_of(self, table: str) -> str:
-        return registry().table(table).db_table
+        return self.reg.table(table).db_table
 
     def _match(self, spec: TableSpec, stage: StagingTable) -> None:
         S, T, tenant = stage.sql_name, q(spec.db_table), q("tenant_id")
@@ -263,7 +265,7 @@ class Planner:
         """A backup without soft-deleted rows writes an optional reference to one as null; that
         null says nothing about the reference, so merge keeps the one the row has here."""
         S, T = stage.sql_name, q(spec.db_table)
-        reg = registry()
+        reg = self.reg
         for f in spec.fields_of_kind("tenant_fk"):
             paths = alive_paths(reg.table(f.target), reg) if f.null else []
             if not paths:
