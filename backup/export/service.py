@@ -289,7 +289,7 @@ def _document(
             # stack drops what they read from.
             yield from _tables(
                 "tenant_data",
-                _tenant_rows(tenant, tables, options, (own, blocks), result, progress),
+                _tenant_rows(reg, tenant, tables, options, (own, blocks), result, progress),
             )
         yield _section("statistics", result.statistics) + b"}\n"
 
