@@ -37,6 +37,7 @@ from backup.registry import FieldSpec, Registry, TableSpec
 from backup.restore.attempts import Retry
 from backup.restore.options import Mode, replaced, straight
 from backup.restore.report import ProblemLog
+from backup.restore.row_layout import row_layout
 
 # Where the values of a staged row start: (position, bad, target, action, *values, *flags), and
 # in a new tenant, whose rows are staged without a target, (position, bad, action, ...).
@@ -205,25 +206,20 @@ def _new_ids() -> Callable[[Any], str]:
 
 def _row_maker(
     spec: TableSpec, tid: Any, new_id: Callable[[Any], str] | None
-) -> tuple[list[str], Callable[[tuple], tuple]]:
+) -> tuple[tuple[str, ...], Callable[[tuple], tuple]]:
     """The tenant table's columns, and what makes a staged row one of its rows: the staging
-    path's INSERT (`writes._insert`) done in Python."""
+    path's INSERT (`writes._insert`) done in Python, by the same `row_layout`."""
+    layout = row_layout(spec)
     first = _FIRST_VALUE if new_id is None else _FIRST_VALUE_NEW_TENANT
     count = len(spec.fields)
-    assert spec.fields[0].kind == "id", f"{spec.name}: the id is the first field"
-    columns = ["id", "tenant_id", *(f.column for f in spec.fields[1:])]
-    if not spec.secrets and new_id is None:
-        return columns, lambda row: (row[first], tid, *row[first + 1 :])
-    # A secret never travels in a file: its column gets its default, and its flag is set for
-    # re-entry when the file says one was set.
+    if not layout.secrets and new_id is None:
+        return layout.columns, lambda row: (row[first], tid, *row[first + 1 :])
     positions = {f.name: i for i, f in enumerate(spec.fields)}
-    flags = [(positions[s.flag_field], first + count + i) for i, s in enumerate(spec.secrets)]
-    defaults = []
-    for secret in spec.secrets:
-        model_field = spec.model._meta.get_field(secret.field)
-        columns.append(model_field.column)
-        defaults.append(model_field.get_db_prep_save(model_field.get_default(), connection))
-    ids = [i for i, f in enumerate(spec.fields) if f.kind in ("id", "tenant_fk")]
+    # Each flag is set for re-entry when the file says its secret was set (the staged row
+    # carries the file's "was set" after the values).
+    flags = [(positions[s.flag], first + count + i) for i, s in enumerate(layout.secrets)]
+    cleared = [s.cleared for s in layout.secrets]
+    ids = [positions[name] for name in layout.ids]
 
     def make_row(row: tuple) -> tuple:
         values = list(row[first : first + count])
@@ -234,6 +230,6 @@ def _row_maker(
         for flag, present in flags:
             if row[present]:
                 values[flag] = True
-        return (values[0], tid, *values[1:], *defaults)
+        return (values[0], tid, *values[1:], *cleared)
 
-    return columns, make_row
+    return layout.columns, make_row

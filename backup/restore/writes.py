@@ -8,6 +8,7 @@ from backup.db.dialect import dialect
 from backup.db.sql import q
 from backup.registry import Registry, TableSpec
 from backup.restore.options import Mode, replaced
+from backup.restore.row_layout import row_layout
 from backup.restore.staging import ACTION, CREATE, TARGET, UPDATE, StagingTable
 
 
@@ -37,15 +38,11 @@ def _insert(
     stage: StagingTable,
     tid: Any,
 ) -> None:
-    columns = ["id", "tenant_id"]
+    layout = row_layout(spec)
     values = [f"s.{q(TARGET)}", "%s"]
-    params: list[Any] = [tid]
     joins = []
-    flags = {s.flag_field: s for s in spec.secrets}
-    for f in spec.fields:
-        if f.kind == "id":
-            continue
-        columns.append(f.column)
+    flags = {s.flag: s for s in layout.secrets}
+    for f in spec.fields[1:]:
         referred = stages.get(f.target) if f.kind == "tenant_fk" else None
         if mode == Mode.NEW_TENANT and referred is not None:
             # The new id of the row referred to (`Planner._resolve_reference`).
@@ -53,20 +50,15 @@ def _insert(
             joins.append(f" LEFT JOIN {referred.sql_name} {alias} ON {alias}.id = s.{q(f.column)}")
             values.append(f"{alias}.{q(TARGET)}")
         elif f.name in flags:
-            # A secret never travels in a file: flag it for re-entry when one was set.
-            values.append(f"(s.{q(f.column)} OR s.{q(flags[f.name].present_field)})")
+            values.append(f"(s.{q(f.column)} OR s.{q(flags[f.name].present)})")
         else:
             values.append(f"s.{q(f.column)}")
-    for secret in spec.secrets:
-        model_field = spec.model._meta.get_field(secret.field)
-        columns.append(model_field.column)
-        values.append("%s")
-        params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+    values += ["%s"] * len(layout.secrets)
     cursor.execute(
-        f"INSERT INTO {q(spec.db_table)} ({', '.join(q(c) for c in columns)}) "
+        f"INSERT INTO {q(spec.db_table)} ({', '.join(q(c) for c in layout.columns)}) "
         f"SELECT {', '.join(values)} FROM {stage.sql_name} s{''.join(joins)} "
         f"WHERE s.{q(ACTION)} = %s",
-        [*params, CREATE],
+        [tid, *(s.cleared for s in layout.secrets), CREATE],
     )
 
 
@@ -77,7 +69,7 @@ def _update(cursor: Any, spec: TableSpec, stage: StagingTable) -> None:
     table = q(spec.db_table)
     # Column -> (expression, its parameters); kept secrets are assigned first.
     assignments: dict[str, tuple[str, list[Any]]] = {}
-    for secret in spec.secrets:
+    for secret in row_layout(spec).secrets:
         # A kept secret goes where the row says: when the file moves it elsewhere (another
         # endpoint, user or service), the secret is cleared and flagged for re-entry. The
         # expressions read the row as it was before this UPDATE.
@@ -86,17 +78,15 @@ def _update(cursor: Any, spec: TableSpec, stage: StagingTable) -> None:
         )
         if not moved:
             continue
-        model_field = spec.model._meta.get_field(secret.field)
-        cleared = model_field.get_db_prep_save(model_field.get_default(), connection)
-        column, flag = q(model_field.column), spec.field_map[secret.flag_field].column
-        assignments[model_field.column] = (
+        column, flag = q(secret.column), spec.field_map[secret.flag].column
+        assignments[secret.column] = (
             f"CASE WHEN {moved} THEN %s ELSE {column} END",
-            [cleared],
+            [secret.cleared],
         )
         assignments[flag] = (
             f"CASE WHEN ({moved}) AND {dialect().distinct(f'{table}.{column}', '%s')} THEN %s "
             f"ELSE s.{q(flag)} END",
-            [cleared, True],
+            [secret.cleared, True],
         )
     for c in columns:
         assignments.setdefault(c, (f"s.{q(c)}", []))
