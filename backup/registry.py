@@ -99,6 +99,14 @@ class Registry:
                 return spec
         raise KeyError(name)
 
+    def tenant_table(self, name: str) -> TableSpec | None:
+        """The tenant table a file names, or None when there is none of that name."""
+        return next((spec for spec in self.tenant_tables if spec.name == name), None)
+
+    def master_table(self, name: str) -> TableSpec | None:
+        """The master-data table a file names, or None when there is none of that name."""
+        return next((spec for spec in self.master_tables if spec.name == name), None)
+
     def tenant_table_names(self) -> list[str]:
         return [t.name for t in self.tenant_tables]
 

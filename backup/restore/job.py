@@ -257,11 +257,8 @@ class ImportPass:
         self, table: str, rows: Iterator[tuple[int, Any]], masters: MasterData, users: Users
     ) -> None:
         """A table of tenant_data, loaded into its staging table or (`direct`) its own."""
-        try:
-            spec = self.reg.table(table)
-        except KeyError:
-            spec = None
-        if spec is None or spec not in self.reg.tenant_tables:
+        spec = self.reg.tenant_table(table)
+        if spec is None:
             self.problems.add(table, "", "", "unknown table")
             return
         if table in self._rows_read():

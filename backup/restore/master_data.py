@@ -30,11 +30,8 @@ class MasterData:
         self.count = 0
 
     def read(self, table: str, rows: Iterator[tuple[int, Any]]) -> None:
-        try:
-            spec = self.reg.table(table)
-        except KeyError:
-            spec = None
-        if spec is None or spec not in self.reg.master_tables:
+        spec = self.reg.master_table(table)
+        if spec is None:
             self.problems.add(table, "", "", "unknown master-data table")
             return
         decoders = {f.name: (f, decoder(f)) for f in spec.fields}
