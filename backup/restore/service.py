@@ -71,12 +71,12 @@ def _process(
         *first, last = passes(attempts(reg, options.mode, apply=apply, rewindable=rewindable))
         for this_pass in first:
             try:
-                report = _attempt(raw, tenant, options, actor, action, apply, this_pass, reg)
+                report = _run_pass(raw, tenant, options, actor, action, apply, this_pass, reg)
                 break
             except Retry:
                 raw.seek(start)  # the pass was rolled back: the next one reads the file again
         else:
-            report = _attempt(raw, tenant, options, actor, action, apply, last, reg)
+            report = _run_pass(raw, tenant, options, actor, action, apply, last, reg)
     finally:
         if close is not None:
             close.close()
@@ -112,7 +112,7 @@ def _rewindable(raw: BinaryIO) -> bool:
         return False
 
 
-def _attempt(
+def _run_pass(
     raw: BinaryIO,
     tenant: Tenant | None,
     options: ImportOptions,
