@@ -1,21 +1,20 @@
 """A direct load's rows written from a thread of its own, while the caller's thread reads on.
 
-A direct load (`direct_load`) writes every row once, straight into its tenant table. The caller's
-thread reads and checks the file's rows and queues them in batches; this thread writes them. The
-two overlap because the database does its part without holding Python's interpreter lock.
+A direct load (`backup.restore.direct_load`) writes every row once, straight into its tenant
+table. The caller's thread reads and checks the file's rows and queues them in batches; this
+thread writes them. The two overlap because the database does its part without holding
+Python's interpreter lock.
 
 - PostgreSQL (`BackgroundCopy`): COPY statements of about `CHUNK_ROWS` rows. PostgreSQL checks
   each row's foreign keys with one query per row and reference, about as much work as the insert
   itself. Deferred to the end of the import, those checks ran while Python waited, and PostgreSQL
-  queued an event per row and reference until then (50 MB of its memory for a new tenant of 1.7
-  million rows, growing with the tenant). With the foreign keys immediate, a COPY statement
-  checks its own rows when it ends, while the next rows are read. A new-tenant restore of those
-  1.7 million rows took 30.5-33.7 s instead of 38.6 s, a replace 37.6-38.6 s instead of 40.9 s,
-  all of it PostgreSQL's work now (`bench/README.md`).
+  queued an event per row and reference until then, its memory growing with the tenant. With the
+  foreign keys immediate, a COPY statement checks its own rows when it ends, while the next rows
+  are read.
 - SQLite (`BackgroundInsert`): one INSERT statement of many rows per batch. `executemany` would
   step once per row, letting go of the interpreter lock and waiting for it again each time: with
-  the reading thread busy, that wait is Python's switch interval (5 ms), and a replace of 170,000
-  rows took longer than with no thread at all.
+  the reading thread busy, each wait lasts Python's switch interval, and a replace took longer
+  than with no thread at all.
 
 The thread uses the database connection of the thread that made it (psycopg's and Django's
 sqlite3 connections may be used from any thread); the caller must not use the connection until
