@@ -269,6 +269,25 @@ def test_a_merge_that_moves_a_secret_clears_it(tenant: Tenant, field: str, value
     assert getattr(credential, field) == value
 
 
+def test_the_preview_says_which_secrets_a_merge_will_clear(api: Any, tenant: Tenant) -> None:
+    document = parse(export_bytes(tenant))
+    (row,) = document["tenant_data"]["integration_credential"]
+    row["endpoint_url"] = "https://collector.attacker.example/"
+    data = dump(document)
+    report = preview_import(io.BytesIO(data), tenant=tenant)
+    assert report.notices == [
+        "1 integration credential will lose its secret: the backup changes where it is sent "
+        "(provider, endpoint_url, username, config). Enter it again after the import."
+    ]
+    assert api_helpers.preview(api, data).json()["preview"]["notices"] == report.notices
+    client = Client()
+    page_helpers.login(client, tenant)
+    _pending, page = page_helpers.preview(client, tenant, data)
+    assert "will lose its secret" in page_helpers.text(page)
+    # Unchanged, nothing to say.
+    assert preview_import(io.BytesIO(export_bytes(tenant)), tenant=tenant).notices == []
+
+
 def test_a_merge_that_keeps_the_destination_keeps_the_secret(tenant: Tenant) -> None:
     credential = IntegrationCredential.objects.get(tenant=tenant)
     secret = credential.secret

@@ -127,6 +127,10 @@ class ImportReportSerializer(serializers.Serializer):
     master_data = serializers.DictField(child=MasterCountsSerializer())
     problems = ProblemSerializer(many=True)
     more_problems = serializers.IntegerField()
+    notices = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What to know before importing, e.g. credentials whose secret it will clear.",
+    )
 
 
 class PreviewSerializer(serializers.Serializer):

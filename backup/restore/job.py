@@ -43,6 +43,15 @@ def _lock_tenant(tenant: Tenant) -> None:
     dialect().lock_tenant(key, tenant.slug)
 
 
+def _secrets_notice(spec: TableSpec, count: int) -> str:
+    names = spec.model._meta.verbose_name if count == 1 else spec.model._meta.verbose_name_plural
+    fields = ", ".join(spec.model.secret_destination_fields or ())
+    return (
+        f"{count} {names} will lose {'its' if count == 1 else 'their'} secret: the backup changes "
+        f"where it is sent ({fields}). Enter it again after the import."
+    )
+
+
 class ImportPass:
     """One pass over the file, in the caller's transaction: read and check every row, load it
     (into a staging table, or straight into its tenant table for `Attempt.DIRECT`), then plan
@@ -72,6 +81,7 @@ class ImportPass:
         self.problems = ProblemLog(int(getattr(settings, "BACKUP_PROBLEM_LIMIT", 200)))
         self.stages: dict[str, StagingTable] = {}
         self.direct: DirectLoad | None = None
+        self.notices: list[str] = []  # what a person should know before the import runs
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -156,6 +166,7 @@ class ImportPass:
         `ValidationFailed` that lists them."""
         rely = attempt is Attempt.CONSTRAINTS
         report.tables = self._plan(tid, tenant, has_deleted, rely_on_constraints=rely)
+        report.notices = list(self.notices)
         if self.problems:
             if attempt is not Attempt.CHECKED:
                 raise Retry
@@ -181,9 +192,12 @@ class ImportPass:
             rely_on_constraints=rely_on_constraints,
         )
         tables = {}
+        self.notices.clear()
         for spec in self.reg.tenant_tables:
             if spec.name in self.stages:
                 tables[spec.name] = planner.plan(spec)
+                if spec.secrets and (cleared := planner.secrets_cleared(spec)):
+                    self.notices.append(_secrets_notice(spec, cleared))
             elif self.direct and spec.name in self.direct.rows:
                 loaded = self.direct.rows[spec.name]
                 tables[spec.name] = TableCounts(in_file=loaded, create=loaded)

@@ -15,6 +15,7 @@ from backup.db.sql import q
 from backup.registry import Registry, TableSpec, alive, alive_paths
 from backup.restore.options import Mode, merged, replaced
 from backup.restore.report import ProblemLog, TableCounts, display, row_label
+from backup.restore.row_layout import row_layout
 from backup.restore.staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable
 
 
@@ -102,6 +103,26 @@ class Planner:
         if merged(self.mode, spec):
             self._check_matches(spec, stage)
         return self._counts(spec, stage)
+
+    def secrets_cleared(self, spec: TableSpec) -> int:
+        """How many of the table's rows planned as updated lose the secret they have here,
+        because the file changes where it is sent (`writes._update` clears it)."""
+        if not merged(self.mode, spec) or spec.append_only:
+            return 0
+        stage, table = self.stages[spec.name], q(spec.db_table)
+        cleared = 0
+        for secret in row_layout(spec).secrets:
+            moved = " OR ".join(
+                dialect().distinct(f"t.{q(c)}", f"s.{q(c)}") for c in secret.destination
+            )
+            if moved:
+                cleared += self._rows(
+                    f"SELECT COUNT(*) FROM {stage.sql_name} s JOIN {table} t "
+                    f"ON t.id = s.{q(TARGET)} WHERE s.{q(ACTION)} = %s AND ({moved}) "
+                    f"AND {dialect().distinct(f't.{q(secret.column)}', '%s')}",
+                    [UPDATE, secret.cleared],
+                )[0][0]
+        return cleared
 
     def _check_ids_twice(self, spec: TableSpec, stage: StagingTable) -> None:
         # One grouping of the ids, not a look-up per row, which would take far longer.

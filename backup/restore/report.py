@@ -33,6 +33,8 @@ class ImportReport:
     sha256: str = ""
     applied: bool = False
     import_id: uuid.UUID | None = None  # named by the rows it stamped (`TableSpec.stamp`)
+    # What a person should know before the import runs (a secret it will clear, say).
+    notices: list[str] = field(default_factory=list)
 
     def totals(self) -> TableCounts:
         total = TableCounts()
@@ -53,6 +55,7 @@ class ImportReport:
             "master_data": self.master_data,
             "problems": [p.as_dict() for p in self.problems],
             "more_problems": self.more_problems,
+            "notices": self.notices,
         }
 
 

@@ -103,6 +103,8 @@ class Command(BaseCommand):
         created = {n: m["create"] for n, m in report.master_data.items() if m["create"]}
         if created:
             self.stdout.write(f"  master data created: {created}")
+        for notice in report.notices:
+            self.stdout.write(f"  note: {notice}")
 
 
 class _seekable:
