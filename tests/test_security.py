@@ -594,3 +594,45 @@ def test_master_data_is_capped_in_rows(tenant: Tenant, settings: Any) -> None:
             io.BytesIO(dump(document)),
             options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="copy"),
         )
+
+
+def _has_long_number(document: bytes, limit: int) -> bool:
+    """The reference: Python's own JSON parser, handing each number's text to a check."""
+    found = False
+
+    def number(text: str) -> int:
+        nonlocal found
+        runs = "".join(c if c.isdigit() else " " for c in text).split()
+        found = found or max(map(len, runs)) > limit
+        return 0
+
+    json.loads(document, parse_int=number, parse_float=number)
+    return found
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 777, 65536])
+def test_the_number_guard_agrees_with_a_json_parser_in_chunks_of_any_size(chunk: int) -> None:
+    from backup.format.number_guard import NumberGuard, NumberTooLong
+
+    limit = 50
+    pieces = [
+        b"1" * 51,
+        b"-" + b"2" * 51,
+        b"3" * 50,
+        b"0." + b"4" * 51,
+        b'"' + b"5" * 120 + b'"',
+        b'"a\\"' + b"6" * 60 + b'"',
+        b'"\\\\"',
+        b'"x\\\\' + b'"',
+    ]
+    for picked in range(1, 1 << len(pieces)):
+        chosen = [p for i, p in enumerate(pieces) if picked >> i & 1]
+        document = b'{"k": [' + b", ".join(chosen) + b'], "s": "' + b"7" * 70 + b'"}'
+        guard = NumberGuard(limit)
+        try:
+            for start in range(0, len(document), chunk):
+                guard.check(document[start : start + chunk])
+            refused = False
+        except NumberTooLong:
+            refused = True
+        assert refused == _has_long_number(document, limit), document

@@ -113,7 +113,9 @@ class NumberGuard:
             return
         tail = data[-(self.limit + 1) :]
         digits = len(tail) - len(tail.rstrip(_DIGITS))
-        if digits == len(data):  # the whole chunk: the run goes on
+        if digits == len(data):  # the whole chunk: the run goes on, or starts here
+            if not self.run:
+                self.run_start = self.offset
             self.run += digits
             return
         self.run = digits
