@@ -636,3 +636,22 @@ def test_the_number_guard_agrees_with_a_json_parser_in_chunks_of_any_size(chunk:
         except NumberTooLong:
             refused = True
         assert refused == _has_long_number(document, limit), document
+
+
+def test_the_page_upload_still_needs_its_csrf_token(tenant: Tenant) -> None:
+    """The size is checked before Django's CSRF check reads the body; the check itself stays."""
+    client = Client(enforce_csrf_checks=True)
+    page_helpers.login(client, tenant)
+    data = export_bytes(tenant)
+    before = state()
+    response = client.post(
+        page_helpers.page(tenant, "backup_import"), {"file": _file(data, "a.json"), "mode": "merge"}
+    )
+    assert response.status_code == 403
+    assert_unchanged_but_audited(before)
+    token = client.get(page_helpers.page(tenant)).cookies["csrftoken"].value
+    response = client.post(
+        page_helpers.page(tenant, "backup_import"),
+        {"file": _file(data, "a.json"), "mode": "merge", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
