@@ -6,7 +6,7 @@ membership a 403.
 
 Between an upload and its import the preview is kept in the session, so that the preview page
 is a plain GET (reloadable, reached by POST/redirect) and the file itself stays in storage
-(`backup.pending`).
+(`backup.uploads`).
 """
 
 from typing import Any
