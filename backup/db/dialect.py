@@ -5,7 +5,8 @@ that asks which database this is.
 `Dialect` is the portable base: what any database Django supports does, through plain INSERTs,
 with no fast path (an export through the ORM, every value through Django's own preparation, an
 applied replace through staging tables). `PostgreSQL` and `SQLite` add what each does faster.
-`BACKUP_FAST_PATHS` off leaves only their locks and session settings.
+`BACKUP_FAST_PATHS` off leaves them their SQL, locks, session settings and bulk writes, and
+takes away the rest (the export's JSON, the text decoders, the direct load).
 """
 
 from collections.abc import Callable, Iterable, Sequence
