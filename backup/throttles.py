@@ -36,14 +36,10 @@ class _Limit(SimpleRateThrottle):
         self.cache.set(self.key, self.history, self.duration)
 
 
-def rates() -> dict[str, str | None]:
-    return settings.BACKUP_THROTTLE_RATES
-
-
 def wait_before(scope: str, *, user: Any, tenant: Tenant) -> float | None:
     """Counts one `scope` operation of `user` on `tenant`; the seconds to wait before it is
     allowed, or None when it is allowed now."""
-    configured = rates()
+    configured = settings.BACKUP_THROTTLE_RATES
     limits = [
         _Limit(configured.get(f"{scope}_per_user"), f"backup_{scope}_user_{user.pk}"),
         _Limit(configured.get(f"{scope}_per_tenant"), f"backup_{scope}_tenant_{tenant.pk}"),

@@ -43,11 +43,18 @@ class Dialect:
     # table's rows first, referring tables first; otherwise they are checked at the commit only,
     # and each table's rows are deleted just before its own are loaded.
     checks_foreign_keys_while_loading = False
+    # The writer thread of a direct load on this database; None: no direct load.
+    writer: type[BackgroundWriter] | None = None
 
     @property
     def fast_paths(self) -> bool:
         """Whether this database's own ways of exporting and loading are on."""
         return False
+
+    @property
+    def loads_directly(self) -> bool:
+        """Whether an applied replace or new tenant may load straight into the tenant tables."""
+        return self.writer is not None and self.fast_paths
 
     # -- SQL -----------------------------------------------------------------------------------
     def distinct(self, left: str, right: str) -> str:
@@ -95,9 +102,10 @@ class Dialect:
             )
         return len(batch)
 
-    def background_writer(self) -> BackgroundWriter | None:
-        """A writer of rows from a thread of its own, for a direct load; None: no direct load."""
-        return None
+    def background_writer(self) -> BackgroundWriter:
+        """A writer of rows from a thread of its own, for a direct load (`loads_directly`)."""
+        assert self.writer is not None and self.fast_paths, f"{self.name}: no direct load"
+        return self.writer()
 
     def deferrable_foreign_keys(self, tables: list[str]) -> dict[str, list[str]]:
         """The deferrable foreign keys (quoted names) of the tables (unquoted names), but those
@@ -137,6 +145,7 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     random_uuid = "gen_random_uuid()"
     checks_foreign_keys_while_loading = True
+    writer = BackgroundCopy
 
     @property
     def fast_paths(self) -> bool:
@@ -213,9 +222,6 @@ class PostgreSQL(Dialect):
                     written += 1
         return written
 
-    def background_writer(self) -> BackgroundWriter | None:
-        return BackgroundCopy() if self.fast_paths else None
-
     def deferrable_foreign_keys(self, tables: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         with connection.cursor() as cursor:
@@ -256,6 +262,7 @@ _SQLITE_RANDOM_UUID = (
 class SQLite(Dialect):
     name = "sqlite"
     random_uuid = _SQLITE_RANDOM_UUID
+    writer = BackgroundInsert
 
     @property
     def fast_paths(self) -> bool:
@@ -270,9 +277,6 @@ class SQLite(Dialect):
         never fails upgrading a read lock, and that would hold the write lock for the whole
         download."""
         return "DEFERRED"
-
-    def background_writer(self) -> BackgroundWriter | None:
-        return BackgroundInsert() if self.fast_paths else None
 
     def text_decoder(self, spec: FieldSpec) -> Decoder | None:
         return text_decoder(spec, self.name) if self.fast_paths else None

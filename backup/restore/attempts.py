@@ -39,7 +39,7 @@ def applies(reg: Registry, mode: Mode, apply: bool) -> bool:
     path's check does (no condition, no nullable column)."""
     if not (apply and mode in (Mode.REPLACE, Mode.NEW_TENANT)):
         return False
-    if dialect().background_writer() is None:
+    if not dialect().loads_directly:
         return False
     for spec in reg.tenant_tables:
         if straight(mode, spec) and not unique_in_database(spec):

@@ -57,9 +57,7 @@ class DirectLoad:
         self.deleted: dict[str, int] = {}  # rows of this tenant deleted, per table
         self.rows: dict[str, int] = {}  # rows loaded, per table
         self.new_id = _new_ids() if mode == Mode.NEW_TENANT else None
-        writer = dialect().background_writer()
-        assert writer is not None, "a direct load needs a writer thread (`applies`)"
-        self._writer = writer
+        self._writer = dialect().background_writer()
         self._foreign_keys: dict[str, list[str]] = {}  # deferrable ones, quoted, per db_table
         # A database that checks foreign keys at the commit only (SQLite) has each table's rows
         # deleted just before its own are loaded, by the writer, while Python reads on: deleted
