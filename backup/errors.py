@@ -111,3 +111,51 @@ class UploadNotFound(BackupError):
     """An uploaded backup waiting for its import is unknown, someone else's or expired."""
 
     code = "upload_not_found"
+
+
+class BackupNotFound(BackupError):
+    """A stored backup or a restore that is unknown or another tenant's: both are 'not found',
+    so that an id reveals nothing about other tenants."""
+
+    code = "not_found"
+    exit_code = 2
+
+
+class DailyLimitReached(Refused):
+    """The tenant made as many backups by hand as `BACKUP_DAILY_LIMIT` allows in a day."""
+
+    code = "daily_limit_reached"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JobActive(Refused):
+    """The backup or restore is still queued or running: it cannot be deleted or restored yet."""
+
+    code = "job_active"
+
+
+class NotRestorable(Refused):
+    """The stored backup has no file to restore (it failed, or is not finished)."""
+
+    code = "not_restorable"
+
+
+class LinkRefused(BackupError):
+    """A download link that was tampered with, has expired, or was issued to someone else."""
+
+    code = "link_refused"
+
+
+class PasswordRequired(BackupError):
+    """A browser session must confirm the account's password before a download link is issued."""
+
+    code = "password_required"
+
+
+class StorageFailed(BackupError):
+    """The backup storage refused a write or a read (disk full, S3 unreachable...)."""
+
+    code = "storage_failed"

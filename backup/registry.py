@@ -27,6 +27,7 @@ ValueType = Literal[
 ]
 
 MASTER_APP = "masterdata"
+SERVICE_APP = "backup"  # the backup service's own records (`backup.models`)
 
 
 class RegistryError(Exception):
@@ -313,6 +314,8 @@ def build_registry(all_models: list[type[models.Model]] | None = None) -> Regist
     masters = set(apps.get_app_config(MASTER_APP).get_models())
     tenant_models = []
     for model in apps.get_models() if all_models is None else all_models:
+        if model._meta.app_label == SERVICE_APP:
+            continue  # the service's own records (stored backups, restores) are not tenant data
         points_at_tenant = any(
             f.is_relation and f.related_model is Tenant and f.concrete
             for f in model._meta.get_fields()

@@ -71,11 +71,8 @@ def _target(pending: PendingImport, tenant: Tenant) -> Tenant | None:
     return None if pending.mode == Mode.NEW_TENANT else tenant
 
 
-def preview_upload(
-    upload: File, *, tenant: Tenant, user: Any, options: ImportOptions
-) -> tuple[PendingImport, ImportReport]:
-    """Keep the upload and preview its import into `tenant` (or, for a new-tenant restore, from
-    it). A file that cannot be imported is not kept: the error is raised."""
+def keep(upload: File, *, tenant: Tenant, user: Any, options: ImportOptions) -> PendingImport:
+    """Keep the upload in storage, for `user` and `tenant` only, until its import or expiry."""
     purge_expired()
     storage = upload_storage()
     pending = PendingImport(
@@ -93,6 +90,19 @@ def preview_upload(
     upload.seek(0)
     storage.save(pending.id + DATA_SUFFIX, upload)
     storage.save(pending.id + RECORD_SUFFIX, File(_record_bytes(pending)))
+    return pending
+
+
+def open_pending(pending: PendingImport) -> Any:
+    return _source(pending)
+
+
+def preview_upload(
+    upload: File, *, tenant: Tenant, user: Any, options: ImportOptions
+) -> tuple[PendingImport, ImportReport]:
+    """Keep the upload and preview its import into `tenant` (or, for a new-tenant restore, from
+    it). A file that cannot be imported is not kept: the error is raised."""
+    pending = keep(upload, tenant=tenant, user=user, options=options)
     try:
         with _source(pending) as source:
             report = preview_import(

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks_db",
+    "django_rq",
     "masterdata",
     "tenants",
     "backup",
@@ -126,6 +128,62 @@ STORAGES = {
     },
 }
 # How long an uploaded backup waits for its import after the preview.
+# Stored backups: the file system under var/backups (files readable by the server's user only,
+# outside every served URL), or S3 (any S3-compatible server) when BACKUP_S3_BUCKET is set.
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
+if BACKUP_S3_BUCKET:
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BACKUP_S3_BUCKET,
+            "location": env.str("BACKUP_S3_PREFIX", default="backups"),
+            "endpoint_url": env.str("BACKUP_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("BACKUP_S3_REGION", default="") or None,
+            "access_key": env.str("BACKUP_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("BACKUP_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["backups"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env.path("BACKUP_STORAGE_DIR", default=str(VAR_DIR / "backups")),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+# Where a worker writes a backup before the storage receives it whole.
+BACKUP_SPOOL_DIR = env.path("BACKUP_SPOOL_DIR", default=str(VAR_DIR / "spool"))
+BACKUP_DAILY_LIMIT = env.int("BACKUP_DAILY_LIMIT", default=10)
+BACKUP_DOWNLOAD_LINK_SECONDS = env.int("BACKUP_DOWNLOAD_LINK_SECONDS", default=600)
+# A running job's worker writes a heartbeat every BACKUP_JOB_HEARTBEAT_SECONDS; another machine
+# takes the job for dead after BACKUP_JOB_LEASE_SECONDS without one (the worker's own machine
+# knows at once, from its process).
+BACKUP_JOB_HEARTBEAT_SECONDS = env.float("BACKUP_JOB_HEARTBEAT_SECONDS", default=5.0)
+BACKUP_JOB_LEASE_SECONDS = env.float("BACKUP_JOB_LEASE_SECONDS", default=120.0)
+# The address of the app in emails (links to Admin > Backup).
+BACKUP_SITE_URL = env.str("BACKUP_SITE_URL", default="http://127.0.0.1:8000")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backups@localhost")
+
+# Background work (Django's tasks framework): "db" is django-tasks-db (`manage.py db_worker`),
+# "rq" is RQ on Redis (`manage.py rqworker`), "immediate" runs each job inside the request.
+BACKUP_TASK_BACKEND = env.str("BACKUP_TASK_BACKEND", default="db")
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "db": "django_tasks_db.DatabaseBackend",
+            "rq": "django_tasks_rq.RQBackend",
+            "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+        }[BACKUP_TASK_BACKEND]
+    }
+}
+RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
+
 BACKUP_UPLOAD_TTL_SECONDS = env.int("BACKUP_UPLOAD_TTL_SECONDS", default=3600)
 # Largest backup upload accepted by the API and the admin page (answered with 413 above it).
 BACKUP_UPLOAD_MAX_BYTES = env.int("BACKUP_UPLOAD_MAX_BYTES", default=2 * 1024**3)

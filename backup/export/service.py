@@ -27,7 +27,10 @@ from backup.registry import Registry, RowBlocks, TableSpec, alive, alive_paths, 
 from tenants.models import Tenant
 
 CHUNK_ROWS = 2000
+# (table, rows): `progress` is called once per table with its rows, `rows_written` after every
+# block of rows with that block's count (a job's progress bar).
 Progress = Callable[[str, int], None]
+Reports = tuple[Progress | None, Progress | None]  # (progress, rows_written)
 
 
 @dataclass(frozen=True)
@@ -171,10 +174,12 @@ def export_tenant(
     options: ExportOptions | None = None,
     actor: Any = None,
     progress: Progress | None = None,
+    rows_written: Progress | None = None,
 ) -> ExportResult:
     """Write the tenant's backup document to `out`; record the export in the audit log."""
     result = ExportResult()
-    for chunk in _document(tenant, options or ExportOptions(), actor, progress, result):
+    reports = (progress, rows_written)
+    for chunk in _document(tenant, options or ExportOptions(), actor, reports, result):
         out.write(chunk)
     return result
 
@@ -188,7 +193,7 @@ def iter_export(
 ) -> Iterator[bytes]:
     """The backup document as a stream of byte chunks (gzip when `compress`), for a streamed
     HTTP response; the export is recorded in the audit log when the last chunk is produced."""
-    chunks = _document(tenant, options or ExportOptions(), actor, None, ExportResult())
+    chunks = _document(tenant, options or ExportOptions(), actor, (None, None), ExportResult())
     if not compress:
         yield from chunks
         return
@@ -237,7 +242,7 @@ def _tenant_rows(
     options: ExportOptions,
     database_json: tuple[ModuleType | None, RowBlocks | None],
     result: ExportResult,
-    progress: Progress | None,
+    reports: Reports,
 ) -> Iterator[tuple[str, Iterator[bytes]]]:
     """Each table's rows as blocks of JSON lines: written by the database itself when its
     module (`database_json`) supports the table, else by Python."""
@@ -248,16 +253,20 @@ def _tenant_rows(
             blocks = row_blocks(spec, qs)
         else:
             blocks = _written(spec, qs)
-        yield spec.name, _counted(spec, blocks, result, progress)
+        yield spec.name, _counted(spec, blocks, result, reports)
 
 
 def _counted(
-    spec: TableSpec, blocks: Iterator[bytes], result: ExportResult, progress: Progress | None
+    spec: TableSpec, blocks: Iterator[bytes], result: ExportResult, reports: Reports
 ) -> Iterator[bytes]:
+    progress, rows_written = reports
     count = 0
     try:
         for block in blocks:
-            count += block.count(b"\n") + 1
+            rows = block.count(b"\n") + 1
+            count += rows
+            if rows_written:
+                rows_written(spec.name, rows)
             yield block
     except ExportFailed as exc:
         raise ExportFailed(f"Table '{spec.name}': {exc.message}.") from None
@@ -270,7 +279,7 @@ def _document(
     tenant: Tenant,
     options: ExportOptions,
     actor: Any,
-    progress: Progress | None,
+    reports: Reports,
     result: ExportResult,
 ) -> Iterator[bytes]:
     reg = registry()
@@ -289,7 +298,7 @@ def _document(
             # stack drops what they read from.
             yield from _tables(
                 "tenant_data",
-                _tenant_rows(reg, tenant, tables, options, (own, blocks), result, progress),
+                _tenant_rows(reg, tenant, tables, options, (own, blocks), result, reports),
             )
         yield _section("statistics", result.statistics) + b"}\n"
 

@@ -6,7 +6,7 @@ pass runs in its caller's transaction; the caller (`service`) rolls it back when
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from django.conf import settings
@@ -31,6 +31,8 @@ from backup.restore.row_checks import Users, row_stager
 from backup.restore.staging import StagingTable
 from backup.restore.writes import write_plan
 from tenants.models import Tenant
+
+PROGRESS_EVERY = 5000  # rows between two progress reports
 
 
 def _tenant_dict(tenant: Tenant) -> dict[str, str]:
@@ -66,9 +68,11 @@ class ImportPass:
         attempts: list[Attempt],
         actor: Any = None,
         reg: Registry,
+        progress: Callable[[str, int], None] | None = None,
     ) -> None:
         """`attempts`: this pass's, in order (`attempts.passes`); each but the last raises
-        `Retry` when it finds anything wrong."""
+        `Retry` when it finds anything wrong. `progress(table, rows)`: the rows of tenant data
+        this pass has read so far, reported every few thousand rows."""
         self.options = options
         self.mode = options.mode
         self.tenant = tenant
@@ -82,6 +86,8 @@ class ImportPass:
         self.stages: dict[str, StagingTable] = {}
         self.direct: DirectLoad | None = None
         self.notices: list[str] = []  # what a person should know before the import runs
+        self.progress = progress
+        self.rows_read = 0
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -129,7 +135,8 @@ class ImportPass:
             self.direct.start()
         users = Users(self._users_tenant(tenant))
         for table, rows in reader.table_section("tenant_data"):
-            self._read(table, self._upgraded(steps, "tenant_data", table, rows), masters, users)
+            rows = self._counted(table, self._upgraded(steps, "tenant_data", table, rows))
+            self._read(table, rows, masters, users)
             if self.direct and self.problems:
                 raise Retry
         statistics = reader.object_section("statistics")
@@ -208,6 +215,21 @@ class ImportPass:
             elif replaced(self.mode, spec):
                 tables[spec.name].delete = spec.model.objects.filter(tenant=tenant).count()
         return tables
+
+    def _counted(self, table: str, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        progress = self.progress
+        if progress is None:
+            return rows
+
+        def counted() -> Iterator[tuple[int, Any]]:
+            for row in rows:
+                self.rows_read += 1
+                if not self.rows_read % PROGRESS_EVERY:
+                    progress(table, self.rows_read)
+                yield row
+            progress(table, self.rows_read)
+
+        return counted()
 
     @staticmethod
     def _upgraded(

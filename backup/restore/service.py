@@ -9,6 +9,7 @@ reported are the ones a preview lists. Each pass over the file is an `ImportPass
 import hashlib
 import io
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +26,8 @@ from backup.restore.report import ImportReport
 from tenants.models import Tenant
 
 Source = str | Path | BinaryIO
+# (table, rows): the rows of tenant data read so far, in the current pass over the file.
+Progress = Callable[[str, int], None]
 
 
 class _HashingReader(io.RawIOBase):
@@ -50,7 +53,13 @@ class _HashingReader(io.RawIOBase):
 
 
 def _process(
-    source: Source, *, tenant: Tenant | None, options: ImportOptions, actor: Any, apply: bool
+    source: Source,
+    *,
+    tenant: Tenant | None,
+    options: ImportOptions,
+    actor: Any,
+    apply: bool,
+    progress: Progress | None = None,
 ) -> ImportReport:
     if options.mode != Mode.NEW_TENANT and tenant is None:
         raise Refused("A merge or replace import needs the tenant to import into.")
@@ -71,12 +80,14 @@ def _process(
         *first, last = passes(attempts(reg, options.mode, apply=apply, rewindable=rewindable))
         for this_pass in first:
             try:
-                report = _run_pass(raw, tenant, options, actor, action, apply, this_pass, reg)
+                report = _run_pass(
+                    raw, tenant, options, actor, action, apply, this_pass, reg, progress
+                )
                 break
             except Retry:
                 raw.seek(start)  # the pass was rolled back: the next one reads the file again
         else:
-            report = _run_pass(raw, tenant, options, actor, action, apply, last, reg)
+            report = _run_pass(raw, tenant, options, actor, action, apply, last, reg, progress)
     finally:
         if close is not None:
             close.close()
@@ -121,11 +132,14 @@ def _run_pass(
     apply: bool,
     this_pass: list[Attempt],
     reg: Registry,
+    progress: Progress | None,
 ) -> ImportReport:
     """One pass over the file in its own transaction (a savepoint inside the caller's); the
     failures that end the import are audited."""
     hashing = _HashingReader(raw)
-    job = ImportPass(options, tenant, apply, attempts=this_pass, actor=actor, reg=reg)
+    job = ImportPass(
+        options, tenant, apply, attempts=this_pass, actor=actor, reg=reg, progress=progress
+    )
     with open_input(io.BufferedReader(hashing)) as stream:  # type: ignore[arg-type]
         try:
             with transaction.atomic():
@@ -181,12 +195,18 @@ def preview_import(
     tenant: Tenant | None = None,
     options: ImportOptions | None = None,
     actor: Any = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """What an import would do, per table; writes nothing but its audit entry.
 
     Raises `ValidationFailed` (with every problem), `InvalidFile` or `Refused`."""
     return _process(
-        source, tenant=tenant, options=options or ImportOptions(), actor=actor, apply=False
+        source,
+        tenant=tenant,
+        options=options or ImportOptions(),
+        actor=actor,
+        apply=False,
+        progress=progress,
     )
 
 
@@ -196,8 +216,14 @@ def import_backup(
     tenant: Tenant | None = None,
     options: ImportOptions | None = None,
     actor: Any = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import the backup in one transaction: all of it, or nothing when anything is wrong."""
     return _process(
-        source, tenant=tenant, options=options or ImportOptions(), actor=actor, apply=True
+        source,
+        tenant=tenant,
+        options=options or ImportOptions(),
+        actor=actor,
+        apply=True,
+        progress=progress,
     )

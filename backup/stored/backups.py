@@ -1,0 +1,262 @@
+"""Stored backups: asked for by the page, the API, a command or a schedule, made by a worker.
+
+A request only creates the row (status "queued") and enqueues the job; the worker claims it,
+exports the tenant through zstd into a spool file while a lease thread reports progress, and
+hands the finished file to the `backups` storage. Only then is the backup "succeeded"; a backup
+that fails, or whose worker dies, leaves no file behind.
+"""
+
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from backup.audit import record
+from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobActive
+from backup.export import ExportOptions, export_tenant
+from backup.format.document import FORMAT_VERSION
+from backup.format.streams import compressed
+from backup.models import BY_HAND, StoredBackup
+from backup.statistics import tenant_statistics
+from backup.stored import emails, storage
+from backup.stored.leases import Lease, find_dead
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+Status = StoredBackup.Status
+
+
+def daily_limit() -> int:
+    return int(settings.BACKUP_DAILY_LIMIT)
+
+
+def refuse_over_daily_limit(tenant: Tenant, now: dt.datetime | None = None) -> None:
+    """Backups made by hand (page, API, command) count against `BACKUP_DAILY_LIMIT` over the
+    last 24 hours; scheduled ones and those made before a restore do not."""
+    limit = daily_limit()
+    now = now or timezone.now()
+    window = now - dt.timedelta(days=1)
+    recent = StoredBackup.objects.filter(
+        tenant=tenant, trigger__in=BY_HAND, created_at__gt=window
+    ).order_by("created_at")
+    made = recent.count()
+    if made < limit:
+        return
+    # The oldest backup inside the window leaving it frees the next slot.
+    frees_at = recent.values_list("created_at", flat=True)[made - limit] + dt.timedelta(days=1)
+    wait = max(1, int((frees_at - now).total_seconds()) + 1)
+    raise DailyLimitReached(
+        f"Tenant '{tenant.slug}' made {made} backups in the last 24 hours, the most allowed "
+        f"(BACKUP_DAILY_LIMIT = {limit}); the next one can be made from "
+        f"{frees_at:%Y-%m-%d %H:%M} UTC, in {_duration(wait)}.",
+        retry_after=wait,
+    )
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes = -(-rest // 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def request_backup(
+    tenant: Tenant,
+    *,
+    user: Any,
+    trigger: str,
+    options: ExportOptions | None = None,
+) -> StoredBackup:
+    """Create the backup's row and enqueue the job that makes it; answers at once."""
+    options = options or ExportOptions()
+    if trigger in BY_HAND:
+        refuse_over_daily_limit(tenant)
+    backup = _new_backup(tenant, user=user, trigger=trigger, options=options)
+    record(
+        tenant,
+        "backup.stored.created",
+        actor=user,
+        details={"backup": str(backup.id), "trigger": trigger, "options": backup.options},
+    )
+    from backup.stored.tasks import make_backup  # the task module imports this one
+
+    backup_id = str(backup.id)
+    transaction.on_commit(lambda: make_backup.enqueue(backup_id))
+    return backup
+
+
+def _new_backup(tenant: Tenant, *, user: Any, trigger: str, options: ExportOptions) -> StoredBackup:
+    backup = StoredBackup(
+        tenant=tenant,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        trigger=trigger,
+        options=dataclasses.asdict(options),
+        format_version=str(FORMAT_VERSION),
+    )
+    backup.storage_name = storage.storage_name(tenant.pk, backup.id)
+    backup.save()
+    return backup
+
+
+def run_backup(backup_id: Any) -> StoredBackup | None:
+    """The worker's side: make the queued backup. Returns None when there is nothing to do (it
+    was deleted, or another worker has it)."""
+    sweep()
+    lease = Lease(StoredBackup, backup_id)
+    if not lease.claim(status=Status.QUEUED):
+        return None
+    StoredBackup.objects.filter(pk=backup_id).update(status=Status.RUNNING)
+    backup = StoredBackup.objects.select_related("tenant", "created_by").get(pk=backup_id)
+    try:
+        write_backup(backup, lease)
+    except Exception as exc:
+        if not isinstance(exc, BackupError):
+            log.exception("backup %s failed", backup_id)
+        fail(backup, _message(exc))
+        return backup
+    finished(backup)
+    return backup
+
+
+def write_backup(backup: StoredBackup, lease: Lease) -> None:
+    """Export the backup's tenant through zstd into the storage; fills in the backup's fields
+    (not saved). The storage gets the file only once it is complete."""
+    expected = tenant_statistics(backup.tenant)
+    lease.progress("", 0, sum(expected.values()))
+    lease.start()
+    try:
+        with storage.spooled(backup.id) as (hashing, spool):
+            with compressed(hashing, "zstd") as out:  # type: ignore[arg-type]
+                result = export_tenant(
+                    backup.tenant,
+                    out,
+                    options=ExportOptions(**backup.options),
+                    actor=backup.created_by,
+                    rows_written=lease.add,
+                )
+            saved = storage.save(backup.storage_name, spool)
+    finally:
+        lease.stop()
+    backup.storage_name = saved
+    backup.rows = result.statistics
+    backup.total_rows = result.total_rows
+    backup.size = hashing.size
+    backup.sha256 = hashing.digest.hexdigest()
+    backup.progress_done = backup.progress_total = result.total_rows
+
+
+def finished(backup: StoredBackup) -> None:
+    backup.status = Status.SUCCEEDED
+    backup.finished_at = timezone.now()
+    backup.progress_table = ""
+    backup.save()
+    record(
+        backup.tenant,
+        "backup.stored.finished",
+        actor=backup.created_by,
+        details={
+            "backup": str(backup.id),
+            "rows": backup.total_rows,
+            "size": backup.size,
+            "sha256": backup.sha256,
+            "seconds": backup.seconds,
+        },
+    )
+    emails.backup_finished(backup)
+
+
+def fail(backup: StoredBackup, message: str) -> None:
+    """Mark the backup failed and make sure no file of it is left in storage."""
+    try:
+        storage.sweep_partial(backup.id, backup.storage_name)
+    except BackupError as exc:
+        message += f" (Its partial file could not be removed yet: {exc.message})"
+    StoredBackup.objects.filter(pk=backup.pk).update(
+        status=Status.FAILED, error=message, finished_at=timezone.now(), size=None, sha256=""
+    )
+    backup.refresh_from_db()
+    record(
+        backup.tenant,
+        "backup.stored.failed",
+        actor=backup.created_by,
+        details={"backup": str(backup.id), "error": message},
+    )
+    emails.backup_finished(backup)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, BackupError):
+        return exc.message
+    return f"The backup failed: {type(exc).__name__}: {exc}"
+
+
+def sweep(**where: Any) -> int:
+    """Fail the backups whose worker died; returns how many."""
+    dead = find_dead(StoredBackup, **where)
+    for backup, reason in dead:
+        fail(backup, f"The backup was stopped: {reason}. No file was kept; make it again.")  # type: ignore[arg-type]
+    return len(dead)
+
+
+def backups_of(tenant: Tenant) -> QuerySet[StoredBackup]:
+    """The tenant's stored backups, newest first (dead jobs failed first)."""
+    sweep(tenant=tenant)
+    return StoredBackup.objects.filter(tenant=tenant).select_related("created_by")
+
+
+def get_backup(tenant: Tenant, backup_id: Any) -> StoredBackup:
+    """One of the tenant's backups; another tenant's, or an id that is not one, is not found."""
+    backup = None
+    if is_uuid(backup_id):
+        backup = backups_of(tenant).filter(pk=backup_id).first()
+    if backup is not None:
+        return backup
+    raise BackupNotFound(f"Tenant '{tenant.slug}' has no stored backup with id {backup_id!s}.")
+
+
+def delete_backup(backup: StoredBackup, *, user: Any) -> None:
+    """Delete the backup's file, then its row. A queued or running backup cannot be deleted."""
+    if backup.active:
+        raise JobActive(
+            f"Backup {backup.id} is {backup.status}: wait until it has finished, then delete it."
+        )
+    storage.delete(backup.storage_name if backup.status == Status.SUCCEEDED else "")
+    record(
+        backup.tenant,
+        "backup.stored.deleted",
+        actor=user,
+        details={"backup": str(backup.id), "size": backup.size, "sha256": backup.sha256},
+    )
+    backup.delete()
+
+
+def make_backup_now(
+    tenant: Tenant, *, user: Any, trigger: str, options: ExportOptions | None = None
+) -> StoredBackup:
+    """Make a stored backup in this process (a restore's undo backup, made by the worker that
+    runs the restore); raises the error when it fails."""
+    backup = _new_backup(tenant, user=user, trigger=trigger, options=options or ExportOptions())
+    lease = Lease(StoredBackup, backup.id)
+    lease.claim()
+    backup.refresh_from_db()
+    backup.status = Status.RUNNING
+    try:
+        write_backup(backup, lease)
+    except Exception as exc:
+        fail(backup, _message(exc))
+        raise
+    finished(backup)
+    return backup
+
+
+def is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,127 @@
+"""The `backups` storage: files appear there only once complete.
+
+A backup is written to a local spool file first (readable by the server's user only) and then
+handed to the storage in one call: the file system renames it into place; S3 receives it as a
+multipart upload streamed from the spool file, which the S3 client aborts if it fails. A worker
+killed mid-way leaves at most a spool file and, on S3, an unfinished multipart upload; both are
+removed by `sweep_partial`, which the lease sweep calls for every dead job.
+"""
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+
+from backup.errors import StorageFailed
+
+SUFFIX = ".json.zst"
+SPOOL_SUFFIX = ".partial"
+
+
+def backup_storage() -> Storage:
+    return storages["backups"]
+
+
+def storage_name(tenant_id: Any, backup_id: Any) -> str:
+    """Where a stored backup lives: one folder per tenant, named by ids only."""
+    return f"{tenant_id}/{backup_id}{SUFFIX}"
+
+
+def spool_dir() -> Path:
+    path = Path(settings.BACKUP_SPOOL_DIR)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+class _SpoolFile(File):
+    """A finished spool file; `temporary_file_path` lets the file system storage move it into
+    place (a rename) instead of copying it."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+class HashingWriter:
+    """Passes bytes to `raw` while counting them and computing their SHA-256."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+@contextmanager
+def spooled(job_id: Any) -> Iterator[tuple[HashingWriter, BinaryIO]]:
+    """A spool file named after the job (so that a sweep can find it), removed on failure."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
+        "w+b", dir=spool_dir(), prefix=f"{job_id}.", suffix=SPOOL_SUFFIX, delete=False
+    )
+    os.chmod(handle.name, 0o600)
+    try:
+        yield HashingWriter(handle), handle
+    finally:
+        handle.close()
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+
+
+def save(name: str, spool: BinaryIO) -> str:
+    """Move or upload the finished spool file to `name`; returns the name the storage used."""
+    spool.flush()
+    spool.seek(0)
+    try:
+        saved = backup_storage().save(name, _SpoolFile(spool, name=os.path.basename(name)))
+    except Exception as exc:
+        raise StorageFailed(f"The backup storage refused the file {name}: {exc}") from exc
+    return saved
+
+
+def open_stored(name: str) -> BinaryIO:
+    try:
+        return backup_storage().open(name, "rb")
+    except Exception as exc:
+        raise StorageFailed(f"The backup file {name} cannot be read from storage: {exc}") from exc
+
+
+def delete(name: str) -> None:
+    if not name:
+        return
+    storage = backup_storage()
+    try:
+        storage.delete(name)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:
+        raise StorageFailed(f"The backup file {name} cannot be deleted: {exc}") from exc
+
+
+def sweep_partial(job_id: Any, name: str = "") -> None:
+    """Remove what a dead job may have left: its spool files, the file it was writing to if it
+    appeared before the job could record success, and an unfinished S3 multipart upload."""
+    for path in spool_dir().glob(f"{job_id}.*{SPOOL_SUFFIX}"):
+        path.unlink(missing_ok=True)
+    if not name:
+        return
+    delete(name)
+    storage = backup_storage()
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:  # S3: the parts of an upload cut short are kept until aborted
+        key = storage._normalize_name(name)  # the key S3Storage writes the name to
+        for upload in bucket.multipart_uploads.filter(Prefix=key):
+            if upload.key == key:
+                upload.abort()

@@ -1,0 +1,26 @@
+"""The jobs a worker runs, on Django's tasks framework: whichever backend `TASKS` names
+(django-tasks-db by default, RQ for fleets) runs the same functions. Each takes the id of its
+row, which holds everything else; the row, not the task backend's record, is what the page and
+the API show."""
+
+from django.tasks import task
+
+from backup.stored import backups, restores
+
+
+@task
+def make_backup(backup_id: str) -> str:
+    backup = backups.run_backup(backup_id)
+    return backup.status if backup else "skipped"
+
+
+@task
+def preview_restore(restore_id: str) -> str:
+    restore = restores.run_preview(restore_id)
+    return restore.status if restore else "skipped"
+
+
+@task
+def import_restore(restore_id: str) -> str:
+    restore = restores.run_import(restore_id)
+    return restore.status if restore else "skipped"
