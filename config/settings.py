@@ -167,7 +167,13 @@ BACKUP_JOB_HEARTBEAT_SECONDS = env.float("BACKUP_JOB_HEARTBEAT_SECONDS", default
 BACKUP_JOB_LEASE_SECONDS = env.float("BACKUP_JOB_LEASE_SECONDS", default=120.0)
 # The address of the app in emails (links to Admin > Backup).
 BACKUP_SITE_URL = env.str("BACKUP_SITE_URL", default="http://127.0.0.1:8000")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+MAILERS = {
+    "default": {
+        "BACKEND": env.str(
+            "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+        )
+    }
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backups@localhost")
 
 # Background work (Django's tasks framework): "db" is django-tasks-db (`manage.py db_worker`),

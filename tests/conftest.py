@@ -1,4 +1,8 @@
 import pytest
+from asgiref.local import Local
+from django.test.signals import setting_changed
+from django.dispatch import receiver
+from django.tasks import task_backends
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +20,46 @@ def upload_dir(settings, tmp_path):
     uploads["OPTIONS"] = {**uploads["OPTIONS"], "location": str(location)}
     settings.STORAGES = {**settings.STORAGES, "backup_uploads": uploads}
     return location
+
+
+@pytest.fixture(autouse=True)
+def backup_dir(settings, tmp_path):
+    """Stored backups (and the workers' spool files) go to the test's own directories."""
+    location = tmp_path / "backups"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": str(location),
+                "base_url": None,
+                "file_permissions_mode": 0o600,
+                "directory_permissions_mode": 0o700,
+            },
+        },
+    }
+    settings.BACKUP_SPOOL_DIR = str(tmp_path / "spool")
+    return location
+
+
+@pytest.fixture(autouse=True)
+def _immediate_tasks(settings):
+    """Jobs run in the test's own process, when the transaction that enqueued them commits:
+    under the `db` fixture only inside `django_capture_on_commit_callbacks(execute=True)`
+    (the `run_jobs` fixture). Tests of real workers set TASKS themselves."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+@receiver(setting_changed)
+def _reset_task_backends(setting: str, **kwargs) -> None:
+    # Django resets its caches of storages and databases when a test changes them, not that of
+    # task backends.
+    if setting == "TASKS":
+        task_backends.__dict__.pop("settings", None)
+        task_backends._connections = Local(task_backends.thread_critical)
+
+
+@pytest.fixture
+def run_jobs(django_capture_on_commit_callbacks):
+    """`with run_jobs(): ...`: the jobs enqueued inside run (in this process) when it ends."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)

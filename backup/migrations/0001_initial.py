@@ -7,78 +7,189 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0004_auditlog_import_stamp'),
+        ("tenants", "0004_auditlog_import_stamp"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StoredBackup',
+            name="StoredBackup",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('trigger', models.CharField(choices=[('page', 'Admin page'), ('api', 'API'), ('command', 'Command'), ('schedule', 'Schedule'), ('before_restore', 'Before restore')], max_length=20)),
-                ('error', models.TextField(blank=True)),
-                ('progress_done', models.BigIntegerField(default=0)),
-                ('progress_total', models.BigIntegerField(default=0)),
-                ('progress_table', models.CharField(blank=True, max_length=100)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=20)),
-                ('options', models.JSONField(default=dict)),
-                ('format_version', models.CharField(blank=True, max_length=20)),
-                ('rows', models.JSONField(default=dict)),
-                ('total_rows', models.BigIntegerField(default=0)),
-                ('size', models.BigIntegerField(blank=True, null=True)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('storage_name', models.CharField(blank=True, max_length=255)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stored_backups', to='tenants.tenant')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("page", "Admin page"),
+                            ("api", "API"),
+                            ("command", "Command"),
+                            ("schedule", "Schedule"),
+                            ("before_restore", "Before restore"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("progress_done", models.BigIntegerField(default=0)),
+                ("progress_total", models.BigIntegerField(default=0)),
+                ("progress_table", models.CharField(blank=True, max_length=100)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("options", models.JSONField(default=dict)),
+                ("format_version", models.CharField(blank=True, max_length=20)),
+                ("rows", models.JSONField(default=dict)),
+                ("total_rows", models.BigIntegerField(default=0)),
+                ("size", models.BigIntegerField(blank=True, null=True)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("storage_name", models.CharField(blank=True, max_length=255)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stored_backups",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Restore',
+            name="Restore",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('trigger', models.CharField(choices=[('page', 'Admin page'), ('api', 'API'), ('command', 'Command'), ('schedule', 'Schedule'), ('before_restore', 'Before restore')], max_length=20)),
-                ('error', models.TextField(blank=True)),
-                ('progress_done', models.BigIntegerField(default=0)),
-                ('progress_total', models.BigIntegerField(default=0)),
-                ('progress_table', models.CharField(blank=True, max_length=100)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('upload_id', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('previewing', 'Previewing'), ('awaiting_confirmation', 'Awaiting Confirmation'), ('importing', 'Importing'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='previewing', max_length=30)),
-                ('mode', models.CharField(max_length=20)),
-                ('options', models.JSONField(default=dict)),
-                ('undo', models.BooleanField(default=True)),
-                ('preview', models.JSONField(blank=True, null=True)),
-                ('report', models.JSONField(blank=True, null=True)),
-                ('error_details', models.JSONField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='restores', to='tenants.tenant')),
-                ('backup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='restores', to='backup.storedbackup')),
-                ('undo_backup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backup.storedbackup')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("page", "Admin page"),
+                            ("api", "API"),
+                            ("command", "Command"),
+                            ("schedule", "Schedule"),
+                            ("before_restore", "Before restore"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("progress_done", models.BigIntegerField(default=0)),
+                ("progress_total", models.BigIntegerField(default=0)),
+                ("progress_table", models.CharField(blank=True, max_length=100)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("upload_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("previewing", "Previewing"),
+                            ("awaiting_confirmation", "Awaiting Confirmation"),
+                            ("importing", "Importing"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="previewing",
+                        max_length=30,
+                    ),
+                ),
+                ("mode", models.CharField(max_length=20)),
+                ("options", models.JSONField(default=dict)),
+                ("undo", models.BooleanField(default=True)),
+                ("preview", models.JSONField(blank=True, null=True)),
+                ("report", models.JSONField(blank=True, null=True)),
+                ("error_details", models.JSONField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="restores",
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "backup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="restores",
+                        to="backup.storedbackup",
+                    ),
+                ),
+                (
+                    "undo_backup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="backup.storedbackup",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='storedbackup',
-            index=models.Index(fields=['tenant', '-created_at'], name='backup_stor_tenant__bf899d_idx'),
+            model_name="storedbackup",
+            index=models.Index(
+                fields=["tenant", "-created_at"], name="backup_stor_tenant__bf899d_idx"
+            ),
         ),
     ]
