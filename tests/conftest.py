@@ -1,8 +1,8 @@
 import pytest
 from asgiref.local import Local
-from django.test.signals import setting_changed
 from django.dispatch import receiver
 from django.tasks import task_backends
+from django.test.signals import setting_changed
 
 
 @pytest.fixture(autouse=True)
