@@ -49,7 +49,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks_db",
-    "django_rq",
     "masterdata",
     "tenants",
     "backup",
@@ -189,6 +188,8 @@ TASKS = {
     }
 }
 RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
+if BACKUP_TASK_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
 
 BACKUP_UPLOAD_TTL_SECONDS = env.int("BACKUP_UPLOAD_TTL_SECONDS", default=3600)
 # Largest backup upload accepted by the API and the admin page (answered with 413 above it).
