@@ -1,0 +1,289 @@
+"""Benchmark of stored backups as users get them: through the API, made and restored by a real
+worker, against the plain export and `gzip -6` of the same rows, measured in the same run.
+
+    .venv/bin/python bench/stored.py                       # PostgreSQL, 1,000,000 readings
+    .venv/bin/python bench/stored.py --readings 100000     # a quicker run
+    .venv/bin/python bench/stored.py --database sqlite --readings 100000
+
+It seeds a tenant (as bench/run.py does), times the plain export (bench/op.py, median of
+`--repeat`), compresses that file with `gzip -6`, then serves the app (`runserver`) with one
+`db_worker` beside it and, through the API: creates a stored backup and waits for it, then
+restores it (replace, with the undo backup that users get by default) and confirms. Meanwhile a
+client polls the job's status and the list every 0.2 s; every request's time is kept. Targets:
+stored backup rows/s >= 0.8x the plain export's, its file no larger than gzip -6 of the plain
+JSON, the worker's peak RSS <= 200 MB, no request over 2 s.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import ROOT, Bench, sizes_for  # noqa: E402
+
+TARGETS = {
+    "stored backup / plain export (rows/s)": (">= 0.8", lambda v: v >= 0.8),
+    "stored file / gzip -6 file (bytes)": ("<= 1.0", lambda v: v <= 1.0),
+    "worker peak RSS (MB)": ("<= 200", lambda v: v <= 200),
+    "longest request (s)": ("<= 2", lambda v: v <= 2.0),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Api:
+    """A token client of the running app that times every request."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+        self.times: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from None
+        finally:
+            with self.lock:
+                self.times.append((time.perf_counter() - started, f"{method} {path}"))
+        return json.loads(payload) if payload else None
+
+    def wait(self, path: str, done: set[str], label: str) -> dict[str, Any]:
+        """Poll `path` until its status is in `done`, listing the backups between polls too."""
+        while True:
+            job = self.call("GET", path)
+            self.call("GET", "backups/")
+            if job["status"] in done:
+                return job
+            if job["status"] == "failed":
+                raise SystemExit(f"{label} failed: {job.get('error')}")
+            time.sleep(0.2)
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def job_seconds(job: dict[str, Any]) -> float:
+    started = dt.datetime.fromisoformat(job["started_at"])
+    finished = dt.datetime.fromisoformat(job["finished_at"])
+    return (finished - started).total_seconds()
+
+
+def serve(bench: Bench, url: str, work: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
+    env = {
+        **bench.env,
+        "DATABASE_URL": url,
+        "BACKUP_TASK_BACKEND": "db",
+        "BACKUP_STORAGE_DIR": str(work / "backups"),
+        "BACKUP_SPOOL_DIR": str(work / "spool"),
+        "BACKUP_DAILY_LIMIT": "1000",
+        "BACKUP_EXPORT_THROTTLE_RATE": "100000/hour",
+        "BACKUP_IMPORT_THROTTLE_RATE": "100000/hour",
+        "BACKUP_TENANT_EXPORT_THROTTLE_RATE": "100000/hour",
+        "BACKUP_TENANT_IMPORT_THROTTLE_RATE": "100000/hour",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+    }
+    port = free_port()
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    log = open(work / "serve.log", "wb")  # noqa: SIM115 - kept open while the processes run
+    server = subprocess.Popen(
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env, stdout=log, stderr=log
+    )
+    worker = subprocess.Popen(
+        [*manage, "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    env["BENCH_BASE"] = f"http://127.0.0.1:{port}/api/v1/tenants/demo/"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return env, [server, worker]
+
+
+def token_for_superuser(env: dict[str, str]) -> str:
+    script = (
+        "from django.contrib.auth import get_user_model;"
+        "from rest_framework.authtoken.models import Token;"
+        "u, _ = get_user_model().objects.get_or_create(username='bench', "
+        "defaults={'email': 'bench@example.com', 'is_superuser': True, 'is_staff': True});"
+        "print(Token.objects.get_or_create(user=u)[0].key)"
+    )
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def run(bench: Bench, readings: int) -> dict[str, Any]:
+    print(f"== {bench.database}, {readings:,} readings, stored backups", flush=True)
+    name = f"tb_bench_stored_{readings}"
+    url = bench.fresh(name)
+    bench.manage(url, "seed_demo", *sizes_for(readings))
+    bench.analyze(url)
+    plain = bench.work / "plain.json"
+    bench.op(url, "export", str(plain), label="(warm-up)")
+    export = bench.op(url, "export", str(plain), repeat=True)
+    started = time.perf_counter()
+    gzip = subprocess.run(["gzip", "-6", "-c", str(plain)], check=True, capture_output=True)
+    gzip_seconds = time.perf_counter() - started
+    figures: dict[str, Any] = {
+        "plain_export": export,
+        "plain_bytes": plain.stat().st_size,
+        "gzip6_bytes": len(gzip.stdout),
+        "gzip6_seconds": gzip_seconds,
+    }
+    print(f"    gzip -6 of the plain file: {len(gzip.stdout):,} bytes in {gzip_seconds:.1f} s")
+    env, processes = serve(bench, url, bench.work)
+    try:
+        api = Api(env["BENCH_BASE"], token_for_superuser(env))
+        created = api.call("POST", "backups/", {})
+        backup = api.wait(f"backups/{created['id']}/", {"succeeded"}, "the stored backup")
+        stored_seconds = job_seconds(backup)
+        figures["stored"] = {
+            "rows": backup["total_rows"],
+            "seconds": stored_seconds,
+            "bytes": backup["size"],
+        }
+        print(
+            f"    stored backup  {backup['total_rows']:>10,} rows {stored_seconds:8.1f} s "
+            f"{backup['size']:,} bytes",
+            flush=True,
+        )
+        restore = api.call("POST", f"backups/{created['id']}/restore/", {"mode": "replace"})
+        previewed = api.wait(
+            f"restores/{restore['id']}/", {"awaiting_confirmation"}, "the restore's preview"
+        )
+        preview_seconds = job_seconds(previewed)
+        api.call("POST", f"restores/{restore['id']}/confirm/", {"confirmation": "Demo Fleet"})
+        restored = api.wait(f"restores/{restore['id']}/", {"succeeded"}, "the restore")
+        figures["restore"] = {
+            "preview_seconds": preview_seconds,
+            "import_seconds": job_seconds(restored),  # the undo backup included
+            "rows": restored["report"]["totals"]["in_file"],
+        }
+        print(
+            f"    restore job    preview {preview_seconds:.1f} s, import (with its undo backup) "
+            f"{job_seconds(restored):.1f} s",
+            flush=True,
+        )
+        figures["worker_rss_mb"] = peak_rss_mb(processes[1].pid)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+        bench.drop(name)
+    longest = max(api.times)
+    figures["requests"] = len(api.times)
+    figures["longest_request"] = {"seconds": longest[0], "request": longest[1]}
+    plain_rate = export["rows"] / export["seconds"]
+    stored_rate = figures["stored"]["rows"] / figures["stored"]["seconds"]
+    figures["checks"] = [
+        ("stored backup / plain export (rows/s)", stored_rate / plain_rate),
+        ("stored file / gzip -6 file (bytes)", figures["stored"]["bytes"] / len(gzip.stdout)),
+        ("worker peak RSS (MB)", figures["worker_rss_mb"]),
+        ("longest request (s)", longest[0]),
+    ]
+    return figures
+
+
+def markdown(database: str, readings: int, figures: dict[str, Any], command: str) -> str:
+    export = figures["plain_export"]
+    lines = [
+        f"# Stored backups, {database}, {readings:,} readings, "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{command}`. The plain export is the median of its runs; the stored backup "
+        "and the restore ran once, through the API and one `db_worker`.",
+        "",
+        "| what | rows | seconds | rows/s | bytes |",
+        "|---|---:|---:|---:|---:|",
+        f"| plain export (JSON) | {export['rows']:,} | {export['seconds']:.1f} | "
+        f"{export['rows'] / export['seconds']:,.0f} | {figures['plain_bytes']:,} |",
+        f"| gzip -6 of it | | {figures['gzip6_seconds']:.1f} | | {figures['gzip6_bytes']:,} |",
+        f"| stored backup (zstd, worker) | {figures['stored']['rows']:,} | "
+        f"{figures['stored']['seconds']:.1f} | "
+        f"{figures['stored']['rows'] / figures['stored']['seconds']:,.0f} | "
+        f"{figures['stored']['bytes']:,} |",
+        f"| restore: preview | {figures['restore']['rows']:,} | "
+        f"{figures['restore']['preview_seconds']:.1f} | | |",
+        f"| restore: undo backup + replace | {figures['restore']['rows']:,} | "
+        f"{figures['restore']['import_seconds']:.1f} | | |",
+        "",
+        f"{figures['requests']} requests while both ran; the longest: "
+        f"{figures['longest_request']['request']} "
+        f"({figures['longest_request']['seconds']:.3f} s).",
+        "",
+        "| target | measured | wanted | met |",
+        "|---|---:|---|---|",
+    ]
+    for name, value in figures["checks"]:
+        wanted, met = TARGETS[name]
+        lines.append(f"| {name} | {value:,.2f} | {wanted} | {'yes' if met(value) else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the plain export")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tb-bench-stored-") as tmp:
+        bench = Bench(args.database, Path(tmp), max(args.repeat, 1))
+        figures = run(bench, args.readings)
+    command = " ".join(["bench/stored.py", *sys.argv[1:]])
+    text = markdown(args.database, args.readings, figures, command)
+    print()
+    print(text)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stem = f"stored-{args.database}-{args.readings}"
+    (args.results / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (args.results / f"{stem}.md").write_text(text)
+    print(f"Written to {args.results / stem}.json and .md")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
