@@ -219,6 +219,8 @@ def run_import(restore_id: Any) -> Restore | None:
     if not lease.claim(status=Status.IMPORTING):
         return None
     restore = _load(restore_id)
+    lease.total = restore.progress_total
+    lease.start()  # beats through the undo backup too
     try:
         if restore.undo:
             lease.progress("(backup of the current data)", 0)
@@ -227,8 +229,6 @@ def run_import(restore_id: Any) -> Restore | None:
             )
             Restore.objects.filter(pk=restore.pk).update(undo_backup=undo)
             restore.undo_backup = undo
-        lease.total = restore.progress_total
-        lease.start()
         with source_of(restore) as source:
             report = import_backup(
                 source,
