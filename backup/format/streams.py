@@ -14,8 +14,9 @@ import zstandard
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# zstd's level 3 (its default) is smaller than gzip -6 on backup JSON and several times faster.
-ZSTD_LEVEL = 3
+# On backup JSON zstd's level 1 is smaller than gzip -6 and several times faster; its default
+# (3) is no smaller than level 1 there (bench/stored.py, bench/results/).
+ZSTD_LEVEL = 1
 
 
 Compression = str  # "gzip" or "zstd"
@@ -28,10 +29,12 @@ def compression_for(path: str | Path) -> Compression | None:
 
 
 @contextmanager
-def compressed(raw: BinaryIO, compression: Compression | None) -> Iterator[BinaryIO]:
+def compressed(
+    raw: BinaryIO, compression: Compression | None, *, level: int | None = None
+) -> Iterator[BinaryIO]:
     """`raw` behind the compressor asked for; closing it finishes the compressed stream but
-    leaves `raw` open. zstd compresses in a thread of its own (the library's worker, which
-    releases the GIL), beside the export rather than in its way."""
+    leaves `raw` open. `level`: zstd's (default `ZSTD_LEVEL`). zstd compresses in a thread of
+    its own (the library's worker, which releases the GIL), beside the export, not in its way."""
     if compression is None:
         yield raw
     elif compression == "gzip":
@@ -39,7 +42,9 @@ def compressed(raw: BinaryIO, compression: Compression | None) -> Iterator[Binar
         with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
             yield zipped  # type: ignore[misc]
     elif compression == "zstd":
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=1, write_checksum=True)
+        compressor = zstandard.ZstdCompressor(
+            level=level or ZSTD_LEVEL, threads=1, write_checksum=True
+        )
         with compressor.stream_writer(raw, closefd=False) as zipped:
             yield zipped  # type: ignore[misc]
     else:
