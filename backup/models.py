@@ -94,12 +94,13 @@ class Restore(Job):
     """A restore of a stored backup or of an upload: previewed first, imported once confirmed."""
 
     class Status(models.TextChoices):
-        PREVIEWING = "previewing"  # queued for, or running, the preview
-        AWAITING_CONFIRMATION = "awaiting_confirmation"  # `preview` holds what it would do
-        IMPORTING = "importing"  # confirmed: queued for, or running, the import
-        SUCCEEDED = "succeeded"  # `report` holds what it did
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+        PREVIEWING = "previewing", "Previewing"  # queued for, or running, the preview
+        # `preview` holds what it would do
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting confirmation"
+        IMPORTING = "importing", "Importing"  # confirmed: queued for, or running, the import
+        SUCCEEDED = "succeeded", "Succeeded"  # `report` holds what it did
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     # The tenant whose page, endpoint or command asked: the one restored into (merge, replace)
     # or, for a new tenant, the one whose backup it is.

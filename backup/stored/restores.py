@@ -65,6 +65,10 @@ def request_restore(
     tenant's admin restores only that tenant's backups as a new tenant)."""
     if (backup is None) == (upload is None):
         raise ValueError("a restore needs either a stored backup or an upload")
+    if backup is not None and backup.tenant_id != tenant.pk:
+        # Callers look backups up through the tenant; a service that trusted them would let one
+        # tenant restore another's backup.
+        raise BackupNotFound(f"Tenant '{tenant.slug}' has no stored backup with id {backup.id}.")
     if backup is not None and backup.status != StoredBackup.Status.SUCCEEDED:
         raise NotRestorable(
             f"Backup {backup.id} is {backup.status}: only a backup that succeeded can be restored."
