@@ -28,11 +28,9 @@ class ExportForm(forms.Form):
         )
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(
-        label="Backup file",
-        help_text="A backup exported by this application (.json or .json.gz).",
-    )
+class RestoreOptionsForm(forms.Form):
+    """How a backup is restored: the options an upload and a stored backup share."""
+
     mode = forms.ChoiceField(
         choices=MODE_CHOICES,
         initial=Mode.MERGE.value,
@@ -59,18 +57,6 @@ class ImportForm(forms.Form):
         if not may_create_master_data:
             del self.fields["create_missing_master_data"]
 
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        limit = settings.BACKUP_UPLOAD_MAX_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                "The file is %(size)s; the largest backup this page accepts is %(limit)s "
-                "(BACKUP_UPLOAD_MAX_BYTES). Import it with `manage.py import_tenant` instead.",
-                code="too_large",
-                params={"size": filesizeformat(upload.size), "limit": filesizeformat(limit)},
-            )
-        return upload
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("mode") == Mode.NEW_TENANT:
@@ -95,16 +81,69 @@ class ImportForm(forms.Form):
         )
 
 
+class ImportForm(RestoreOptionsForm):
+    """An upload, previewed and imported within the request."""
+
+    field_order = ["file"]
+
+    file = forms.FileField(
+        label="Backup file",
+        help_text="A backup exported by this application (.json, .json.gz or .json.zst).",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.BACKUP_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                "The file is %(size)s; the largest backup this page accepts is %(limit)s "
+                "(BACKUP_UPLOAD_MAX_BYTES). Import it with `manage.py import_tenant` instead.",
+                code="too_large",
+                params={"size": filesizeformat(upload.size), "limit": filesizeformat(limit)},
+            )
+        return upload
+
+
+class StoredRestoreForm(RestoreOptionsForm):
+    """A stored backup, previewed and then imported by a worker."""
+
+    undo = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Store a backup of the current data first (undo)",
+        help_text="Merge and replace: before the import, a backup of this tenant's data as it "
+        "is now is stored, so that the restore can be undone by restoring it. It costs one "
+        "export; a new tenant has nothing to undo.",
+    )
+
+
+class PasswordForm(forms.Form):
+    """The account's password, asked again before a download link is issued."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+
 class PendingForm(forms.Form):
     """Names an upload waiting between its preview and its import."""
 
     pending_id = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
-class ConfirmImportForm(PendingForm):
+class ConfirmationForm(forms.Form):
+    """The typed confirmation of a replace (any other mode leaves it empty)."""
+
     confirmation = forms.CharField(
         required=False,
         max_length=200,
         label="Type the tenant's name to confirm",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+
+
+class ConfirmImportForm(PendingForm, ConfirmationForm):
+    """Confirms the import of an upload previewed within the request."""

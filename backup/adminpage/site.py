@@ -32,6 +32,41 @@ class BackupAdminSite(admin.AdminSite):
                 wrap(views.preview),
                 name="backup_import_preview",
             ),
+            # Stored backups and their restores; an id that is not one (or another tenant's) is
+            # the services' "not found", so the patterns take any string.
+            path(
+                "backup/<slug:slug>/stored/", wrap(views.create_backup), name="backup_stored_create"
+            ),
+            path(
+                "backup/<slug:slug>/stored/<str:backup_id>/download/",
+                wrap(views.download_backup),
+                name="backup_stored_download",
+            ),
+            path(
+                "backup/<slug:slug>/stored/<str:backup_id>/delete/",
+                wrap(views.delete_backup),
+                name="backup_stored_delete",
+            ),
+            path(
+                "backup/<slug:slug>/stored/<str:backup_id>/restore/",
+                wrap(views.restore_backup),
+                name="backup_stored_restore",
+            ),
+            path(
+                "backup/<slug:slug>/restores/<str:restore_id>/",
+                wrap(views.restore_status),
+                name="backup_restore",
+            ),
+            path(
+                "backup/<slug:slug>/restores/<str:restore_id>/confirm/",
+                wrap(views.confirm_restore),
+                name="backup_restore_confirm",
+            ),
+            path(
+                "backup/<slug:slug>/restores/<str:restore_id>/cancel/",
+                wrap(views.cancel_restore),
+                name="backup_restore_cancel",
+            ),
         ]
         # Before the admin's own patterns: its catch-all would answer /admin/backup/ with a 404.
         return ours + super().get_urls()

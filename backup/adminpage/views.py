@@ -7,6 +7,10 @@ membership a 403.
 Between an upload and its import the preview is kept in the session, so that the preview page
 is a plain GET (reloadable, reached by POST/redirect) and the file itself stays in storage
 (`backup.uploads`).
+
+Stored backups and their restores are jobs (`backup.stored`): an action only asks for one and
+redirects to a page that shows it. A page showing a queued or running job reloads itself every
+few seconds with a `<meta http-equiv="refresh">`, so that progress shows without JavaScript.
 """
 
 from typing import Any
@@ -24,24 +28,39 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backup.access import Access, access_to, managed_tenants, may_create_master_data
-from backup.adminpage.forms import ConfirmImportForm, ExportForm, ImportForm, PendingForm
+from backup.adminpage.forms import (
+    ConfirmationForm,
+    ConfirmImportForm,
+    ExportForm,
+    ImportForm,
+    PasswordForm,
+    PendingForm,
+    StoredRestoreForm,
+)
 from backup.errors import (
     BackupError,
+    BackupNotFound,
     ConfirmationRequired,
+    DailyLimitReached,
     ImportRunning,
+    JobActive,
+    NotPermitted,
+    PasswordRequired,
     UploadNotFound,
     UploadTooLarge,
 )
 from backup.export import iter_export
+from backup.models import Restore, StoredBackup, Trigger
 from backup.registry import registry
 from backup.restore import Mode
 from backup.statistics import tenant_statistics
+from backup.stored import backups, links, restores
 from backup.throttles import EXPORT, IMPORT, wait_before
 from backup.uploads import discard, get_pending, import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_repeated_fields
@@ -51,6 +70,9 @@ PREVIEWS = "backup_previews"
 RESULT = "backup_import_result"
 KEPT_PREVIEWS = 5  # a few tabs' worth; older previews are dropped from the session
 PICKER_LIMIT = 50  # superusers may have thousands of tenants: search, then pick
+BACKUPS_SHOWN = 50
+RESTORES_SHOWN = 10
+REFRESH_SECONDS = 2
 
 
 def _render(
@@ -65,10 +87,13 @@ def _render(
 
 
 def _tenant(request: HttpRequest, slug: str) -> Tenant:
-    tenant = Tenant.objects.filter(slug=slug).first()
+    return _managed(request, Tenant.objects.filter(slug=slug).first())
+
+
+def _managed(request: HttpRequest, tenant: Tenant | None) -> Tenant:
     access = access_to(request.user, tenant) if tenant is not None else Access.NONE
     if access is Access.NONE:
-        raise Http404("No tenant here with this slug.")  # other tenants are not revealed
+        raise Http404("No such tenant here.")  # other tenants are not revealed
     if access is Access.MEMBER:
         raise PermissionDenied("Only owners and admins of a tenant may back it up or restore it.")
     return tenant
@@ -88,6 +113,11 @@ def _table_labels() -> dict[str, str]:
 
 @require_GET
 def choose_tenant(request: HttpRequest) -> HttpResponse:
+    wanted = request.GET.get("tenant")
+    if wanted is not None:
+        # The links in the emails about backups and restores name the tenant by its id.
+        tenant = Tenant.objects.filter(pk=wanted).first() if backups.is_uuid(wanted) else None
+        return HttpResponseRedirect(_tenant_url(_managed(request, tenant)))
     tenants = managed_tenants(request.user)
     if not request.user.is_superuser:
         mine = list(tenants[:2])
@@ -119,9 +149,12 @@ def _tenant_page(
     export_form: ExportForm | None = None,
     import_form: ImportForm | None = None,
     failure: BackupError | None = None,
+    create_failure: BackupError | None = None,
     status: int = 200,
 ) -> HttpResponse:
     reg = registry()
+    stored = list(backups.backups_of(tenant)[: BACKUPS_SHOWN + 1])
+    recent_restores = list(restores.restores_of(tenant)[:RESTORES_SHOWN])
     labels = _table_labels()
     statistics = tenant_statistics(tenant)
     result = request.session.get(RESULT)
@@ -148,9 +181,26 @@ def _tenant_page(
             "failure": failure,
             "result": result and {**_report_context(result["report"]), "caption": _caption(result)},
             "result_tenant_url": result and result.get("tenant_url"),
+            "create_failure": create_failure,
+            "daily_limit": backups.daily_limit(),
+            "stored_backups": stored[:BACKUPS_SHOWN],
+            "more_backups": len(stored) > BACKUPS_SHOWN,
+            "backups_shown": BACKUPS_SHOWN,
+            "restores": recent_restores,
+            **_refresh(
+                _tenant_url(tenant),
+                result is None and any(job.active for job in (*stored, *recent_restores)),
+                status,
+            ),
         },
         status=status,
     )
+
+
+def _refresh(url: str, active: bool, status: int) -> dict[str, Any]:
+    """The page reloads itself (to `url`, a GET) while it shows a job that is not finished; not
+    when it answers a form with an error or shows a result once, which a reload would lose."""
+    return {"refresh_url": url if active and status == 200 else None, "refresh": REFRESH_SECONDS}
 
 
 def _caption(result: dict[str, Any]) -> str:
@@ -380,4 +430,257 @@ def cancel(request: HttpRequest, slug: str) -> HttpResponse:
             discard(pending_id)
         _forget_preview(request, pending_id)
     messages.info(request, "Import cancelled; nothing was changed.")
+    return HttpResponseRedirect(_tenant_url(tenant))
+
+
+# -- stored backups ----------------------------------------------------------------------------
+
+
+def _backup(tenant: Tenant, backup_id: str) -> StoredBackup:
+    try:
+        return backups.get_backup(tenant, backup_id)
+    except BackupNotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _restore(tenant: Tenant, restore_id: str) -> Restore:
+    try:
+        return restores.get_restore(tenant, restore_id)
+    except BackupNotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _restore_url(restore: Restore) -> str:
+    return reverse(
+        "admin:backup_restore", kwargs={"slug": restore.tenant.slug, "restore_id": restore.id}
+    )
+
+
+def _field_message(exc: BackupError, field: str) -> str:
+    """The message of an error that names the field it is about ("password: ..."), without
+    the name, for display beside that field."""
+    message = exc.message.removeprefix(f"{field}: ")
+    return message[:1].upper() + message[1:]
+
+
+@require_POST
+def create_backup(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return _tenant_page(request, tenant, export_form=form, status=400)
+    try:
+        backups.request_backup(
+            tenant, user=request.user, trigger=Trigger.PAGE, options=form.options()
+        )
+    except DailyLimitReached as exc:
+        response = _tenant_page(request, tenant, export_form=form, create_failure=exc, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    messages.success(
+        request,
+        "Backup queued: a worker makes it in the background, and the list below shows its "
+        "progress. You get an email when it is ready.",
+    )
+    return HttpResponseRedirect(_tenant_url(tenant))
+
+
+def _backup_page(
+    request: HttpRequest,
+    template: str,
+    title: str,
+    backup: StoredBackup,
+    context: dict[str, Any],
+    status: int = 200,
+) -> TemplateResponse:
+    return _render(
+        request,
+        template,
+        {
+            "title": f"{title}: backup of {backup.tenant.name}",
+            "subtitle": None,
+            "tenant": backup.tenant,
+            "backup": backup,
+            **context,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def download_backup(request: HttpRequest, slug: str, backup_id: str) -> HttpResponse:
+    """Asks for the account's password again, then sends the browser to a signed link of the
+    API, which streams the file."""
+    tenant = _tenant(request, slug)
+    backup = _backup(tenant, backup_id)
+    if request.method == "GET":
+        return _backup_page(request, "download.html", "Download", backup, {"form": PasswordForm()})
+    form = PasswordForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            token, _expires_at = links.issue(
+                backup,
+                user=request.user,
+                password=form.cleaned_data["password"],
+                check_password=True,
+            )
+        except PasswordRequired as exc:
+            form.add_error("password", _field_message(exc, "password"))
+        except BackupError as exc:  # the backup has no file (failed, or not made yet)
+            form.add_error(None, exc.message)
+            status = 409
+        else:
+            url = reverse(
+                "backup-api:backup-download", kwargs={"tenant": tenant.slug, "id": backup.id}
+            )
+            return HttpResponseRedirect(f"{url}?{urlencode({'token': token})}")
+    return _backup_page(request, "download.html", "Download", backup, {"form": form}, status)
+
+
+@require_http_methods(["GET", "POST"])
+def delete_backup(request: HttpRequest, slug: str, backup_id: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    backup = _backup(tenant, backup_id)
+    if request.method == "GET":
+        return _backup_page(request, "delete.html", "Delete", backup, {"failure": None})
+    try:
+        backups.delete_backup(backup, user=request.user)
+    except JobActive as exc:
+        return _backup_page(request, "delete.html", "Delete", backup, {"failure": exc}, 409)
+    messages.success(
+        request, f"The backup of {backup.created_at:%Y-%m-%d %H:%M:%S} UTC was deleted."
+    )
+    return HttpResponseRedirect(_tenant_url(tenant))
+
+
+def _restore_form(request: HttpRequest, *args: Any) -> StoredRestoreForm:
+    return StoredRestoreForm(*args, may_create_master_data=may_create_master_data(request.user))
+
+
+@require_http_methods(["GET", "POST"])
+def restore_backup(request: HttpRequest, slug: str, backup_id: str) -> HttpResponse:
+    """Asks how to restore the backup, then for its preview (a job), shown by the restore's
+    page."""
+    tenant = _tenant(request, slug)
+    backup = _backup(tenant, backup_id)
+    if request.method == "GET":
+        context = {"form": _restore_form(request), "failure": None}
+        return _backup_page(request, "restore_backup.html", "Restore", backup, context)
+    form = _restore_form(request, request.POST)
+    status, failure = 400, None
+    if form.is_valid():
+        if throttled := _throttled(request, tenant, IMPORT):
+            return throttled
+        try:
+            restore = restores.request_restore(
+                tenant,
+                user=request.user,
+                trigger=Trigger.PAGE,
+                options=form.options(),
+                backup=backup,
+                undo=form.cleaned_data["undo"],
+            )
+        except NotPermitted as exc:
+            status, failure = 403, exc
+        except BackupError as exc:  # a backup that did not succeed has nothing to restore
+            status, failure = 409, exc
+        else:
+            return HttpResponseRedirect(_restore_url(restore))
+    context = {"form": form, "failure": failure}
+    return _backup_page(request, "restore_backup.html", "Restore", backup, context, status)
+
+
+def _restore_page(
+    request: HttpRequest,
+    tenant: Tenant,
+    restore: Restore,
+    form: ConfirmationForm,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    preview = restore.preview and _report_context(restore.preview)
+    report = restore.report and {
+        **_report_context(restore.report),
+        "caption": _caption({"report": restore.report}),
+    }
+    details = restore.error_details or {}
+    result_tenant = None
+    if report and restore.mode == Mode.NEW_TENANT:
+        result_tenant = Tenant.objects.filter(pk=report["tenant"]["id"]).first()
+        if result_tenant is not None and access_to(request.user, result_tenant) != Access.MANAGE:
+            result_tenant = None
+    return _render(
+        request,
+        "restore.html",
+        {
+            "title": f"Restore into {_target_name(restore)}",
+            "subtitle": None,
+            "tenant": tenant,
+            "restore": restore,
+            "preview": preview,
+            "report": report,
+            "failure": restore.status == Restore.Status.FAILED
+            and {
+                "message": restore.error,
+                "problems": details.get("problems", []),
+                "more": details.get("more", 0),
+            },
+            "replace": restore.mode == Mode.REPLACE,
+            "new_tenant": restore.mode == Mode.NEW_TENANT,
+            "result_tenant": result_tenant,
+            "form": form,
+            "error": error,
+            **_refresh(_restore_url(restore), restore.active, status),
+        },
+        status=status,
+    )
+
+
+def _target_name(restore: Restore) -> str:
+    if restore.mode == Mode.NEW_TENANT:
+        options = restore.options
+        return f"new tenant {options.get('new_tenant_name') or options['new_tenant_slug']}"
+    return restore.tenant.name
+
+
+@require_GET
+def restore_status(request: HttpRequest, slug: str, restore_id: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    return _restore_page(request, tenant, _restore(tenant, restore_id), ConfirmationForm())
+
+
+@require_POST
+def confirm_restore(request: HttpRequest, slug: str, restore_id: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    restore = _restore(tenant, restore_id)
+    form = ConfirmationForm(request.POST)
+    if not form.is_valid():
+        return _restore_page(request, tenant, restore, form, 400)
+    if throttled := _throttled(request, tenant, IMPORT):
+        return throttled
+    try:
+        restores.confirm_restore(
+            restore, user=request.user, confirmation=form.cleaned_data["confirmation"]
+        )
+    except ConfirmationRequired as exc:
+        form.add_error("confirmation", exc.message)
+        return _restore_page(request, tenant, restore, form, 400)
+    except NotPermitted as exc:
+        return _restore_page(request, tenant, restore, form, 403, exc.message)
+    except BackupError as exc:  # confirmed already, or cancelled
+        return _restore_page(request, tenant, restore, form, 409, exc.message)
+    messages.success(request, "Restore confirmed: a worker imports the backup now.")
+    return HttpResponseRedirect(_restore_url(restore))
+
+
+@require_POST
+def cancel_restore(request: HttpRequest, slug: str, restore_id: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    restore = _restore(tenant, restore_id)
+    try:
+        restores.cancel_restore(restore, user=request.user)
+    except JobActive as exc:
+        return _restore_page(request, tenant, restore, ConfirmationForm(), 409, exc.message)
+    messages.info(request, "Restore cancelled; nothing was changed.")
     return HttpResponseRedirect(_tenant_url(tenant))

@@ -1,18 +1,29 @@
-"""Admin > Backup in a real browser: log in, read the stats, export, import (merge, replace).
+"""Admin > Backup in a real browser: log in, read the stats, export, import (merge, replace);
+then stored backups with a real worker: create one, wait for it, download it, restore it as a
+new tenant.
 
 Run by `.ci/e2e` (marked `e2e`, so the default test run deselects it). Chromium is Debian's
 (`apt-get install chromium`); a screenshot of every step is written to var/e2e-screenshots/.
+The worker is `manage.py db_worker` in a process of its own, started by the `worker` fixture
+against the live server's test database and storage directories.
 """
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from backup.models import StoredBackup
 from backup.statistics import tenant_statistics
 from tenants.models import Tenant
 from tests import factories as f
@@ -23,6 +34,8 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "e2e-screenshots"
+WORKER_LOG = Path(django_settings.BASE_DIR) / "var" / "e2e-worker.log"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @pytest.fixture(autouse=True)
@@ -49,19 +62,96 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-class Steps:
-    """Numbered full-page screenshots, one per step."""
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
 
-    def __init__(self, page: Page) -> None:
+
+class Steps:
+    """Numbered full-page screenshots, one per step; `prefix` keeps each test's apart."""
+
+    def __init__(self, page: Page, prefix: str = "") -> None:
         self.page = page
+        self.prefix = prefix
         self.count = 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob("*.png"):
-            old.unlink()
 
     def shot(self, name: str) -> None:
         self.count += 1
-        self.page.screenshot(path=SCREENSHOTS / f"{self.count:02d}-{name}.png", full_page=True)
+        path = SCREENSHOTS / f"{self.prefix}{self.count:02d}-{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+
+
+def worker_database_url() -> str:
+    """DATABASE_URL of the test database the live server uses (for the worker process)."""
+    database = connection.settings_dict
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{database['NAME']}"
+    user = quote(database["USER"] or "", safe="")
+    password = quote(database["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = database["HOST"] or "localhost"
+    port = f":{database['PORT']}" if database["PORT"] else ""
+    return f"postgres://{credentials}{host}{port}/{database['NAME']}"
+
+
+class Worker:
+    """`manage.py db_worker` in its own process, sharing the live server's database, storage
+    and spool directories; started when the test says so."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"]
+        with WORKER_LOG.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--interval", "0.2"],
+                cwd=django_settings.BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)  # db_worker finishes its task, then exits
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def worker(transactional_db: None, live_server: Any, settings: Any) -> Iterator[Worker]:
+    """Jobs go to the database queue (not the tests' immediate backend), where the worker takes
+    them. Stopped before the test's database is flushed (it asks for `transactional_db`)."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    env = {
+        **os.environ,
+        "DATABASE_URL": worker_database_url(),
+        "BACKUP_TASK_BACKEND": "db",
+        "BACKUP_STORAGE_DIR": str(settings.STORAGES["backups"]["OPTIONS"]["location"]),
+        "BACKUP_UPLOAD_DIR": str(settings.STORAGES["backup_uploads"]["OPTIONS"]["location"]),
+        "BACKUP_SPOOL_DIR": str(settings.BACKUP_SPOOL_DIR),
+        "BACKUP_JOB_HEARTBEAT_SECONDS": "0.5",
+        "BACKUP_SITE_URL": live_server.url,
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "DEBUG": "true",
+    }
+    running = Worker(env)
+    yield running
+    crashed = running.process is not None and not running.alive()
+    running.stop()
+    assert not crashed, f"the worker stopped by itself: see {WORKER_LOG}"
 
 
 def counts(tenant: Tenant) -> dict[str, int]:
@@ -80,6 +170,16 @@ def upload(page: Page, path: Path, mode: str) -> None:
     expect(page.locator("h1")).to_contain_text("preview")
 
 
+def log_in(page: Page, live_server: Any, steps: Steps, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    steps.shot("login")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#content-main")).to_contain_text("Export and import")
+    steps.shot("admin-index")
+
+
 def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_path: Path):
     tenant = f.TenantFactory(name="Ridge Quarry", slug="ridge")
     populate(tenant)
@@ -88,13 +188,7 @@ def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_
     before = counts(tenant)
     steps = Steps(page)
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "ridge-admin")
-    page.fill("#id_password", PASSWORD)
-    steps.shot("login")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#content-main")).to_contain_text("Export and import")
-    steps.shot("admin-index")
+    log_in(page, live_server, steps, "ridge-admin")
 
     page.get_by_role("link", name="Export and import").click()
     expect(page.locator("h1")).to_have_text("Backup of Ridge Quarry")
@@ -149,3 +243,91 @@ def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_
     assert create == in_file and delete > 0
     steps.shot("replace-result")
     assert counts(tenant) == {table: document["statistics"].get(table, 0) for table in before}
+
+
+def test_stored_backup_create_download_restore_as_new_tenant(
+    page: Page, live_server: Any, worker: Worker, tmp_path: Path
+) -> None:
+    tenant = f.TenantFactory(name="Fell Works", slug="fell")
+    populate(tenant)
+    admin = f.UserFactory(username="fell-admin", is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=admin, role="admin")
+    steps = Steps(page, "stored-")
+    stored = page.locator("#backup-stored-table")
+
+    log_in(page, live_server, steps, "fell-admin")
+    page.get_by_role("link", name="Export and import").click()
+    expect(page.locator("#backup-stored-empty")).to_have_text(
+        "No stored backups yet: Create backup makes one in the background."
+    )
+    steps.shot("empty")
+
+    # No worker runs yet: the backup waits in the queue, and the page says so and reloads.
+    page.get_by_role("button", name="Create backup").click()
+    expect(page.locator(".messagelist")).to_contain_text("Backup queued")
+    expect(stored.locator("tbody tr.backup-queued")).to_contain_text("waiting for a worker")
+    expect(stored.locator("tbody tr.backup-queued progress")).to_have_count(1)
+    refresh = page.locator('meta[http-equiv="refresh"]')
+    expect(refresh).to_have_attribute("content", re.compile(r"^2; url=/admin/backup/fell/$"))
+    steps.shot("queued")
+
+    worker.start()  # the page reloads itself until the backup has been made
+    done = stored.locator("tbody tr.backup-succeeded")
+    expect(done).to_have_count(1, timeout=60_000)
+    expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(0)
+    backup = StoredBackup.objects.get(tenant=tenant)
+    assert backup.status == StoredBackup.Status.SUCCEEDED
+    cells = done.locator("td").all_inner_texts()
+    assert cells[2] == str(backup.total_rows) and cells[3] == "Admin page"
+    assert cells[4] == admin.email
+    steps.shot("succeeded")
+
+    done.get_by_role("link", name="Download").click()
+    expect(page.locator("h1")).to_have_text("Download: backup of Fell Works")
+    page.fill("#id_password", "not my password")
+    page.get_by_role("button", name="Download").click()
+    expect(page.locator(".errorlist")).to_contain_text("The password is wrong.")
+    steps.shot("download-wrong-password")
+    page.fill("#id_password", PASSWORD)
+    steps.shot("download-password")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download").click()
+    download = download_info.value
+    assert re.fullmatch(r"fell-\d{8}-\d{6}\.json\.zst", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    data = saved.read_bytes()
+    assert len(data) == backup.size > 0 and data.startswith(ZSTD_MAGIC)
+    steps.shot("downloaded")
+
+    page.get_by_role("link", name="Back to the backups").click()
+    stored.locator("tbody tr.backup-succeeded").get_by_role("link", name="Restore").click()
+    expect(page.locator("#id_undo")).to_be_checked()
+    page.check("input[name=mode][value=new_tenant]")
+    page.fill("#id_new_tenant_slug", "fell-copy")
+    page.fill("#id_new_tenant_name", "Fell Works Copy")
+    steps.shot("restore-form")
+    page.get_by_role("button", name="Preview the restore").click()
+
+    # The worker previews: the page reloads itself until the preview is there.
+    expect(page.locator("#backup-preview-table")).to_be_visible(timeout=60_000)
+    in_file, create, update, unchanged, delete = totals_row(page, "backup-preview-table")
+    assert in_file == create == backup.total_rows and (update, unchanged, delete) == (0, 0, 0)
+    assert not Tenant.objects.filter(slug="fell-copy").exists()
+    steps.shot("restore-preview")
+
+    page.get_by_role("button", name="Create fell-copy").click()
+    expect(page.locator("#backup-result")).to_contain_text(
+        "Restored as new tenant Fell Works Copy (fell-copy)", timeout=60_000
+    )
+    in_file, create, _update, _unchanged, _delete = totals_row(page, "backup-result-table")
+    assert in_file == create == backup.total_rows
+    steps.shot("restore-result")
+    copy = Tenant.objects.get(slug="fell-copy")
+    restored = {table: rows for table, rows in counts(copy).items() if rows}
+    assert restored == {t: rows for t, rows in backup.rows.items() if rows and t != "audit_log"}
+
+    page.get_by_role("link", name="Open the backup page of Fell Works Copy").click()
+    expect(page.locator("h1")).to_have_text("Backup of Fell Works Copy")
+    steps.shot("new-tenant-page")
+    assert worker.alive()
