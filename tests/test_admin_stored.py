@@ -433,7 +433,7 @@ def test_replace_needs_the_tenant_name_typed(client: Client, tenant: Tenant, run
     assert restore.status == Restore.Status.AWAITING_CONFIRMATION, restore.error
     listed = text(client.get(url(tenant)))  # where the email's link leads
     row = re.search(rf'<tr id="restore-{restore.id}".*?</tr>', listed)[0]
-    assert "Awaiting Confirmation" in row and "see the preview and confirm" in row
+    assert "Awaiting confirmation" in row and "see the preview and confirm" in row
     assert restore_url(restore) in row
     body = text(client.get(restore_url(restore)))
     assert "Replace deletes the current data of North Quarry" in body
