@@ -1,4 +1,6 @@
 """The REST API of tenant backups: a thin adapter over the services of `backup`.
 
-Everything lives under `/api/v1/tenants/<slug>/backup/`; see `docs/api.md`.
+Under `/api/v1/tenants/<slug>/`: `backup/` (the synchronous export and import, for small files)
+and `backups/` and `restores/` (stored backups and restores, run by a worker); see
+`docs/api.md`.
 """

@@ -17,7 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backup.errors import BackupError, UploadTooLarge, ValidationFailed
+from backup.errors import BackupError, DailyLimitReached, UploadTooLarge, ValidationFailed
 
 BACKUP_ERROR_STATUS = {
     "invalid_file": status.HTTP_400_BAD_REQUEST,
@@ -30,6 +30,13 @@ BACKUP_ERROR_STATUS = {
     "upload_not_found": status.HTTP_404_NOT_FOUND,
     "upload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "ambiguous_request": status.HTTP_400_BAD_REQUEST,
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "daily_limit_reached": status.HTTP_429_TOO_MANY_REQUESTS,
+    "job_active": status.HTTP_409_CONFLICT,
+    "not_restorable": status.HTTP_409_CONFLICT,
+    "link_refused": status.HTTP_403_FORBIDDEN,
+    "password_required": status.HTTP_403_FORBIDDEN,
+    "storage_failed": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
@@ -87,6 +94,10 @@ def _backup_error(exc: BackupError) -> Response:
             [problem.as_dict() for problem in exc.problems],
             more_problems=exc.more,
         )
+    elif isinstance(exc, DailyLimitReached):
+        # Shaped like DRF's throttling, so that a client waits the same way for both.
+        body = error_body(exc.code, exc.message, {"retry_after": exc.retry_after})
+        return Response(body, status=status_code, headers={"Retry-After": str(exc.retry_after)})
     else:
         body = error_body(exc.code, exc.message)
     return Response(body, status=status_code)

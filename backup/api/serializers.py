@@ -15,13 +15,16 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Stable machine-readable code, e.g. invalid_file, validation_failed, refused, "
         "import_running, confirmation_required, upload_not_found, upload_too_large, "
-        "not_authenticated, permission_denied, not_found, throttled, invalid_request."
+        "not_authenticated, permission_denied, not_found, throttled, invalid_request, "
+        "daily_limit_reached, job_active, not_restorable, link_refused, password_required, "
+        "storage_failed."
     )
     message = serializers.CharField(help_text="What went wrong, for a person.")
     details = serializers.JSONField(
         allow_null=True,
         help_text="validation_failed: list of problems {table, row, field, message}; "
-        "invalid_request: {field: [messages]}; throttled: {retry_after}; otherwise null.",
+        "invalid_request: {field: [messages]}; throttled and daily_limit_reached: "
+        "{retry_after}; otherwise null.",
     )
     more_problems = serializers.IntegerField(
         required=False, help_text="validation_failed only: problems beyond the listed ones."
@@ -50,10 +53,9 @@ class ExportOptionsSerializer(serializers.Serializer):
     gzip = serializers.BooleanField(default=False, help_text="Send the backup gzip-compressed.")
 
 
-class PreviewOptionsSerializer(serializers.Serializer):
-    file = serializers.FileField(
-        help_text="The backup, .json or .json.gz (recognised by its content)."
-    )
+class ImportModeSerializer(serializers.Serializer):
+    """The mode of an import and what it needs; shared by the upload preview and restores."""
+
     mode = serializers.ChoiceField(
         choices=[m.value for m in Mode],
         help_text="merge: update and add rows; replace: delete the tenant's data first; "
@@ -80,6 +82,12 @@ class PreviewOptionsSerializer(serializers.Serializer):
                         {name: "Only used with mode new_tenant; leave it out."}
                     )
         return attrs
+
+
+class PreviewOptionsSerializer(ImportModeSerializer):
+    file = serializers.FileField(
+        help_text="The backup, .json or .json.gz (recognised by its content)."
+    )
 
 
 class ImportUploadSerializer(serializers.Serializer):
@@ -137,3 +145,136 @@ class PreviewSerializer(serializers.Serializer):
     upload_id = serializers.CharField(help_text="Pass it to import/ to run the import.")
     expires_at = serializers.DateTimeField(help_text="The upload is discarded after this time.")
     preview = ImportReportSerializer()
+
+
+# Stored backups and restores -----------------------------------------------------------------
+
+
+class StoredBackupOptionsSerializer(serializers.Serializer):
+    include_audit_logs = serializers.BooleanField(default=False)
+    include_deleted = serializers.BooleanField(
+        default=False, help_text="Include soft-deleted rows (and the rows that depend on them)."
+    )
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(source="progress_done", help_text="Rows done so far.")
+    total = serializers.IntegerField(
+        source="progress_total", help_text="Rows expected; 0 while not yet known."
+    )
+    percent = serializers.IntegerField(
+        source="progress_percent", allow_null=True, help_text="Null while the total is unknown."
+    )
+    table = serializers.CharField(source="progress_table", help_text="The table being worked on.")
+
+
+class StoredBackupSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.EmailField(
+        source="created_by.email", allow_null=True, help_text="Null for scheduled backups."
+    )
+    trigger = serializers.CharField(help_text="page, api, command, schedule or before_restore.")
+    status = serializers.CharField(help_text="queued, running, succeeded or failed.")
+    options = StoredBackupOptionsSerializer()
+    format_version = serializers.CharField()
+    rows = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows per table, once succeeded."
+    )
+    total_rows = serializers.IntegerField()
+    size = serializers.IntegerField(
+        allow_null=True, help_text="Bytes as stored (zstd-compressed); null until succeeded."
+    )
+    sha256 = serializers.CharField(help_text="SHA-256 of the stored file; empty until succeeded.")
+    progress = ProgressSerializer(source="*")
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(help_text="Why it failed; empty otherwise.")
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    url = serializers.URLField(help_text="Where to follow the job: GET it until it has finished.")
+
+
+class DownloadLinkRequestSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=4096,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Your account's password: required with a browser session, not with a token.",
+    )
+
+
+class DownloadLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="GET it, with the same credentials, to download.")
+    expires_at = serializers.DateTimeField()
+
+
+class DownloadQuerySerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=1000, help_text="From the download link.")
+
+
+class RestoreOptionsSerializer(ImportModeSerializer):
+    undo = serializers.BooleanField(
+        default=True,
+        help_text="merge and replace: store a backup of the tenant's current data first "
+        "(trigger before_restore), so that the restore can be undone.",
+    )
+
+
+class RestoreUploadSerializer(RestoreOptionsSerializer):
+    file = serializers.FileField(
+        help_text="The backup, .json, .json.gz or .json.zst (recognised by its content)."
+    )
+
+
+class ConfirmSerializer(serializers.Serializer):
+    confirmation = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_name_field.max_length,
+        help_text="Replace only: the tenant's name, typed exactly.",
+    )
+
+
+class RestoreSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.EmailField(source="created_by.email", allow_null=True)
+    trigger = serializers.CharField()
+    status = serializers.CharField(
+        help_text="previewing, awaiting_confirmation, importing, succeeded, failed or cancelled."
+    )
+    mode = serializers.ChoiceField(choices=[m.value for m in Mode])
+    backup = serializers.UUIDField(
+        source="backup_id", allow_null=True, help_text="The stored backup restored, if any."
+    )
+    upload = serializers.SerializerMethodField(help_text="True for the restore of an upload.")
+    undo = serializers.BooleanField()
+    undo_backup = serializers.UUIDField(
+        source="undo_backup_id",
+        allow_null=True,
+        help_text="The stored backup of the data as it was before the import: restore it to undo.",
+    )
+    progress = ProgressSerializer(source="*")
+    preview = ImportReportSerializer(
+        allow_null=True, help_text="What the import would do; set once awaiting_confirmation."
+    )
+    report = ImportReportSerializer(allow_null=True, help_text="What it did; set once succeeded.")
+    error = serializers.CharField(help_text="Why it failed; empty otherwise.")
+    error_details = serializers.JSONField(
+        allow_null=True,
+        help_text="Once failed: {code, and for validation_failed problems, more, stopped}.",
+    )
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_upload(self, restore: Any) -> bool:
+        return bool(restore.upload_id)

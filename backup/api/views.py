@@ -3,32 +3,59 @@
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from backup.api.errors import SqlExportGone
 from backup.api.permissions import ManagesTenantBackup
 from backup.api.serializers import (
+    ConfirmSerializer,
+    DownloadLinkRequestSerializer,
+    DownloadLinkSerializer,
+    DownloadQuerySerializer,
     ErrorSerializer,
     ExportOptionsSerializer,
     ImportReportSerializer,
     ImportUploadSerializer,
+    JobAcceptedSerializer,
     PreviewOptionsSerializer,
     PreviewSerializer,
+    RestoreOptionsSerializer,
+    RestoreSerializer,
+    RestoreUploadSerializer,
     StatsSerializer,
+    StoredBackupOptionsSerializer,
+    StoredBackupSerializer,
 )
 from backup.api.throttles import BackupRateThrottle
 from backup.export import ExportOptions, iter_export
+from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
+from backup.stored import links
+from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup
+from backup.stored.restores import (
+    cancel_restore,
+    confirm_restore,
+    get_restore,
+    request_restore,
+    restores_of,
+)
 from backup.throttles import EXPORT, IMPORT
 from backup.uploads import import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
@@ -63,6 +90,16 @@ def _tenant_dict(tenant: Tenant) -> dict[str, str]:
     return {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug}
 
 
+def import_options(data: dict[str, Any]) -> ImportOptions:
+    """The options of an import, from the validated fields of an `ImportModeSerializer`."""
+    return ImportOptions(
+        mode=Mode(data["mode"]),
+        create_missing_master_data=data["create_missing_master_data"],
+        new_tenant_slug=data.get("new_tenant_slug", ""),
+        new_tenant_name=data.get("new_tenant_name", ""),
+    )
+
+
 class TenantBackupView(APIView):
     """Base of the endpoints: the tenant comes from the URL, access from `backup.access`."""
 
@@ -82,6 +119,7 @@ class StatsView(TenantBackupView):
         operation_id="backup_stats",
         tags=["backup"],
         summary="Record counts of the tenant, per table",
+        description="What a backup of the tenant would hold, counted per table.",
         parameters=[TENANT_PARAMETER],
         responses={200: StatsSerializer, **ACCESS_ERRORS},
     )
@@ -203,12 +241,7 @@ class ImportPreviewView(TenantBackupView):
             upload,
             tenant=self.tenant,
             user=request.user,
-            options=ImportOptions(
-                mode=Mode(data["mode"]),
-                create_missing_master_data=data["create_missing_master_data"],
-                new_tenant_slug=data.get("new_tenant_slug", ""),
-                new_tenant_name=data.get("new_tenant_name", ""),
-            ),
+            options=import_options(data),
         )
         return Response(
             {"upload_id": pending.id, "expires_at": pending.expires_at, "preview": report.as_dict()}
@@ -255,3 +288,408 @@ class ImportView(TenantBackupView):
         return Response(
             report.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
+
+
+# Stored backups and restores: each request only records and enqueues the job (or reads its
+# state); a worker does the work (`backup.stored`).
+
+BACKUP_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The stored backup's id."
+)
+RESTORE_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The restore's id."
+)
+STORED_TAGS = ["stored backups"]
+BACKUP_NOT_FOUND = {
+    404: _error(
+        "No such tenant, or not one of yours; or the tenant has no backup with this id: not_found."
+    )
+}
+RESTORE_NOT_FOUND = {
+    404: _error(
+        "No such tenant, or not one of yours; or the tenant has no restore with this id: not_found."
+    )
+}
+STORAGE_FAILED = {503: _error("The backup storage cannot be reached: storage_failed; retry.")}
+
+
+def _accepted(request: Request, name: str, job: StoredBackup | Restore) -> Response:
+    """202 for a job just enqueued: where to follow it."""
+    url = request.build_absolute_uri(
+        reverse(f"backup-api:{name}", kwargs={"tenant": job.tenant.slug, "id": job.id})
+    )
+    return Response(
+        {"id": job.id, "status": job.status, "url": url},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
+class StoredJobView(TenantBackupView):
+    """Base of the stored-backup endpoints. Only the methods that start work (`throttled_methods`)
+    count towards the view's `throttle_scope`; reading a job's state is free."""
+
+    throttle_classes = [BackupRateThrottle]
+    throttle_scope = EXPORT
+    throttled_methods: tuple[str, ...] = ("POST",)
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if self.request.method not in self.throttled_methods:
+            return []
+        return super().get_throttles()
+
+
+class BackupsView(StoredJobView):
+    @extend_schema(
+        operation_id="stored_backups_list",
+        tags=STORED_TAGS,
+        summary="List the tenant's stored backups, newest first",
+        description="Every stored backup of the tenant, with its status and progress; jobs "
+        "whose worker died are marked failed first.",
+        parameters=[TENANT_PARAMETER],
+        responses={200: StoredBackupSerializer(many=True), **ACCESS_ERRORS},
+    )
+    def get(self, request: Request, tenant: str) -> Response:
+        return Response(StoredBackupSerializer(backups_of(self.tenant), many=True).data)
+
+    @extend_schema(
+        operation_id="stored_backups_create",
+        tags=STORED_TAGS,
+        summary="Make a stored backup (in the background)",
+        description="Enqueues the backup and answers at once with its id, its status (`queued`) "
+        "and the URL to follow it at (also the `Location` header). Backups made by hand or by "
+        "the API count towards the tenant's daily limit (`BACKUP_DAILY_LIMIT` over the last 24 "
+        "hours).",
+        parameters=[TENANT_PARAMETER],
+        request=StoredBackupOptionsSerializer,
+        responses={
+            202: JobAcceptedSerializer,
+            400: _error("invalid_request, ambiguous_request."),
+            **ACCESS_ERRORS,
+            429: _error(
+                "daily_limit_reached (the message says from when the next backup can be made) "
+                "or throttled; see the Retry-After header."
+            ),
+        },
+    )
+    def post(self, request: Request, tenant: str) -> Response:
+        serializer = StoredBackupOptionsSerializer(data=self.fields(request))
+        serializer.is_valid(raise_exception=True)
+        backup = request_backup(
+            self.tenant,
+            user=request.user,
+            trigger=Trigger.API,
+            options=ExportOptions(**serializer.validated_data),
+        )
+        return _accepted(request, "backup", backup)
+
+
+class BackupView(StoredJobView):
+    @extend_schema(
+        operation_id="stored_backup_retrieve",
+        tags=STORED_TAGS,
+        summary="One stored backup",
+        description="Its status and progress; once made, its rows per table, size and SHA-256. "
+        "Poll it after creating a backup until `succeeded` or `failed` (`error`).",
+        parameters=[TENANT_PARAMETER, BACKUP_ID],
+        responses={200: StoredBackupSerializer, **ACCESS_ERRORS, **BACKUP_NOT_FOUND},
+    )
+    def get(self, request: Request, tenant: str, id: str) -> Response:
+        return Response(StoredBackupSerializer(get_backup(self.tenant, id)).data)
+
+    @extend_schema(
+        operation_id="stored_backup_delete",
+        tags=STORED_TAGS,
+        summary="Delete a stored backup and its file",
+        description="The file is removed from the backups storage, then the record. A backup "
+        "still queued or running cannot be deleted.",
+        parameters=[TENANT_PARAMETER, BACKUP_ID],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **ACCESS_ERRORS,
+            **BACKUP_NOT_FOUND,
+            409: _error("job_active: the backup is queued or running; delete it once finished."),
+            **STORAGE_FAILED,
+        },
+    )
+    def delete(self, request: Request, tenant: str, id: str) -> Response:
+        delete_backup(get_backup(self.tenant, id), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DownloadLinkView(StoredJobView):
+    @extend_schema(
+        operation_id="stored_backup_download_link",
+        tags=STORED_TAGS,
+        summary="A signed link to download a stored backup",
+        description="The link is valid for `BACKUP_DOWNLOAD_LINK_SECONDS` (default 600), for "
+        "you and this backup only. A browser session must send the account's `password`, "
+        "checked again; a token client need not (its token is its credential).",
+        parameters=[TENANT_PARAMETER, BACKUP_ID],
+        request=DownloadLinkRequestSerializer,
+        responses={
+            200: DownloadLinkSerializer,
+            400: _error("invalid_request, ambiguous_request."),
+            **ACCESS_ERRORS,
+            403: _error(
+                "password_required: a session without the right password; or "
+                "permission_denied (a member without backup rights)."
+            ),
+            **BACKUP_NOT_FOUND,
+            409: _error("not_restorable: the backup did not succeed, it has no file."),
+            **THROTTLED,
+        },
+    )
+    def post(self, request: Request, tenant: str, id: str) -> Response:
+        backup = get_backup(self.tenant, id)
+        serializer = DownloadLinkRequestSerializer(data=self.fields(request))
+        serializer.is_valid(raise_exception=True)
+        token, expires_at = links.issue(
+            backup,
+            user=request.user,
+            password=serializer.validated_data["password"],
+            # A session cookie is anyone's who sits at the browser: the password is asked again.
+            check_password=isinstance(request.successful_authenticator, SessionAuthentication),
+        )
+        path = reverse(
+            "backup-api:backup-download", kwargs={"tenant": self.tenant.slug, "id": backup.id}
+        )
+        url = request.build_absolute_uri(f"{path}?{urlencode({'token': token})}")
+        return Response({"url": url, "expires_at": expires_at})
+
+
+class AnyAccept(DefaultContentNegotiation):
+    """The file is the answer whatever the client says it accepts; only an error is
+    rendered, and a client that accepts nothing of the API's gets it as JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class DownloadView(StoredJobView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        operation_id="stored_backup_download",
+        tags=STORED_TAGS,
+        summary="Download a stored backup through its link",
+        description="Follow the `url` of `download-link/` with the same credentials. The file "
+        "is streamed as stored: zstd-compressed JSON, attachment "
+        "`<slug>-<YYYYmmdd-HHMMSS>.json.zst` (the backup's creation time, UTC).",
+        parameters=[
+            TENANT_PARAMETER,
+            BACKUP_ID,
+            OpenApiParameter(
+                "token",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=True,
+                description="The signed token of the download link.",
+            ),
+        ],
+        responses={
+            (200, "application/zstd"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The backup document, zstd-compressed."
+            ),
+            400: _error("invalid_request: no token; ambiguous_request: two tokens."),
+            **ACCESS_ERRORS,
+            403: _error(
+                "link_refused: the link was altered, has expired, or was issued to another "
+                "user or for another backup; or permission_denied."
+            ),
+            **BACKUP_NOT_FOUND,
+            **STORAGE_FAILED,
+        },
+    )
+    def get(self, request: Request, tenant: str, id: str) -> FileResponse:
+        backup = get_backup(self.tenant, id)
+        refuse_repeated_fields(request.query_params)
+        query = DownloadQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        handle = links.open_download(
+            query.validated_data["token"], backup=backup, user=request.user
+        )
+        stamp = backup.created_at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"{self.tenant.slug}-{stamp}.json.zst",
+            content_type="application/zstd",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+RESTORE_REQUEST_ERRORS = {
+    400: _error("invalid_request (fields, naming each), ambiguous_request."),
+    **ACCESS_ERRORS,
+    403: _error(
+        "permission_denied: a member without backup rights, or create_missing_master_data "
+        "asked for by a user who is not a superuser."
+    ),
+}
+
+
+class BackupRestoreView(StoredJobView):
+    throttle_scope = IMPORT
+
+    @extend_schema(
+        operation_id="stored_backup_restore",
+        tags=STORED_TAGS,
+        summary="Restore a stored backup: its preview first (in the background)",
+        description="Enqueues the preview of the restore and answers with the restore's id and "
+        "URL. Poll the restore until `awaiting_confirmation`, read its `preview`, then POST "
+        "`restores/{id}/confirm/` to run the import (or `cancel/`).",
+        parameters=[TENANT_PARAMETER, BACKUP_ID],
+        request=RestoreOptionsSerializer,
+        responses={
+            202: JobAcceptedSerializer,
+            **RESTORE_REQUEST_ERRORS,
+            **BACKUP_NOT_FOUND,
+            409: _error("not_restorable: only a backup that succeeded can be restored."),
+            **THROTTLED,
+        },
+    )
+    def post(self, request: Request, tenant: str, id: str) -> Response:
+        backup = get_backup(self.tenant, id)
+        serializer = RestoreOptionsSerializer(data=self.fields(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        restore = request_restore(
+            self.tenant,
+            user=request.user,
+            trigger=Trigger.API,
+            options=import_options(data),
+            backup=backup,
+            undo=data["undo"],
+        )
+        return _accepted(request, "restore", restore)
+
+
+class RestoresView(StoredJobView):
+    throttle_scope = IMPORT
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method == "POST":
+            # Before anything reads the body: an oversized upload is refused unread.
+            refuse_large_body(request.META)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="restores_list",
+        tags=STORED_TAGS,
+        summary="List the tenant's restores, newest first",
+        description="Every restore into (or, for a new tenant, from) the tenant, with its status.",
+        parameters=[TENANT_PARAMETER],
+        responses={200: RestoreSerializer(many=True), **ACCESS_ERRORS},
+    )
+    def get(self, request: Request, tenant: str) -> Response:
+        return Response(RestoreSerializer(restores_of(self.tenant), many=True).data)
+
+    @extend_schema(
+        operation_id="restores_create",
+        tags=STORED_TAGS,
+        summary="Restore an uploaded backup: its preview first (in the background)",
+        description="The upload is kept until the restore ends; then as for a stored backup: "
+        "poll the restore, read its `preview`, confirm.",
+        parameters=[TENANT_PARAMETER],
+        request={"multipart/form-data": RestoreUploadSerializer},
+        responses={
+            202: JobAcceptedSerializer,
+            **RESTORE_REQUEST_ERRORS,
+            413: _error("upload_too_large."),
+            **THROTTLED,
+        },
+    )
+    def post(self, request: Request, tenant: str) -> Response:
+        serializer = RestoreUploadSerializer(data=self.fields(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        refuse_large_file(data["file"].size)
+        restore = request_restore(
+            self.tenant,
+            user=request.user,
+            trigger=Trigger.API,
+            options=import_options(data),
+            upload=data["file"],
+            undo=data["undo"],
+        )
+        return _accepted(request, "restore", restore)
+
+
+class RestoreView(StoredJobView):
+    @extend_schema(
+        operation_id="restore_retrieve",
+        tags=STORED_TAGS,
+        summary="One restore",
+        description="Its status and progress; `preview` once `awaiting_confirmation`, `report` "
+        "and `undo_backup` once `succeeded`, `error` and `error_details` once `failed`.",
+        parameters=[TENANT_PARAMETER, RESTORE_ID],
+        responses={200: RestoreSerializer, **ACCESS_ERRORS, **RESTORE_NOT_FOUND},
+    )
+    def get(self, request: Request, tenant: str, id: str) -> Response:
+        return Response(RestoreSerializer(get_restore(self.tenant, id)).data)
+
+
+class RestoreConfirmView(StoredJobView):
+    throttle_scope = IMPORT
+
+    @extend_schema(
+        operation_id="restore_confirm",
+        tags=STORED_TAGS,
+        summary="Confirm a previewed restore: the import runs (in the background)",
+        description="Only a restore `awaiting_confirmation`. A replace needs `confirmation`: "
+        "the tenant's name, typed exactly. Poll the restore until `succeeded` (its `report`) "
+        "or `failed`.",
+        parameters=[TENANT_PARAMETER, RESTORE_ID],
+        request=ConfirmSerializer,
+        responses={
+            202: JobAcceptedSerializer,
+            400: _error(
+                "confirmation_required (replace without the tenant's name; nothing changed, "
+                "confirm again), invalid_request, ambiguous_request."
+            ),
+            **ACCESS_ERRORS,
+            **RESTORE_NOT_FOUND,
+            409: _error("job_active: the restore is not awaiting confirmation."),
+            **THROTTLED,
+        },
+    )
+    def post(self, request: Request, tenant: str, id: str) -> Response:
+        restore = get_restore(self.tenant, id)
+        serializer = ConfirmSerializer(data=self.fields(request))
+        serializer.is_valid(raise_exception=True)
+        restore = confirm_restore(
+            restore, user=request.user, confirmation=serializer.validated_data["confirmation"]
+        )
+        return _accepted(request, "restore", restore)
+
+
+class RestoreCancelView(StoredJobView):
+    throttled_methods = ()
+
+    @extend_schema(
+        operation_id="restore_cancel",
+        tags=STORED_TAGS,
+        summary="Cancel a restore awaiting confirmation",
+        description="Nothing is imported; the upload of an upload's restore is discarded.",
+        parameters=[TENANT_PARAMETER, RESTORE_ID],
+        request=None,
+        responses={
+            200: RestoreSerializer,
+            **ACCESS_ERRORS,
+            **RESTORE_NOT_FOUND,
+            409: _error("job_active: the restore is not awaiting confirmation."),
+        },
+    )
+    def post(self, request: Request, tenant: str, id: str) -> Response:
+        restore = cancel_restore(get_restore(self.tenant, id), user=request.user)
+        return Response(RestoreSerializer(restore).data)
