@@ -54,6 +54,14 @@ def exported_tables(options: ExportOptions, reg: Registry | None = None) -> list
     return [t for t in reg.tenant_tables if not t.optional or options.include_audit_logs]
 
 
+def expected_rows(tenant: Tenant, options: ExportOptions) -> int:
+    """The rows an export with `options` will write (one count per table): a job's progress."""
+    reg = registry()
+    return sum(
+        table_queryset(tenant, spec, options, reg).count() for spec in exported_tables(options, reg)
+    )
+
+
 def table_queryset(
     tenant: Tenant, spec: TableSpec, options: ExportOptions, reg: Registry
 ) -> QuerySet:

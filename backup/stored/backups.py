@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -18,12 +18,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backup.audit import record
-from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobActive
-from backup.export import ExportOptions, export_tenant
+from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobActive, NotRestorable
+from backup.export import ExportOptions, expected_rows, export_tenant
 from backup.format.document import FORMAT_VERSION
 from backup.format.streams import compressed
 from backup.models import BY_HAND, StoredBackup
-from backup.statistics import tenant_statistics
 from backup.stored import emails, storage
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
@@ -126,16 +125,17 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
 def write_backup(backup: StoredBackup, lease: Lease) -> None:
     """Export the backup's tenant through zstd into the storage; fills in the backup's fields
     (not saved). The storage gets the file only once it is complete."""
-    expected = tenant_statistics(backup.tenant)
-    lease.progress("", 0, sum(expected.values()))
+    options = ExportOptions(**backup.options)
+    lease.progress("", 0, expected_rows(backup.tenant, options))
     lease.start()
     try:
         with storage.spooled(backup.id) as (hashing, spool):
-            with compressed(hashing, "zstd") as out:  # type: ignore[arg-type]
+            level = settings.BACKUP_ZSTD_LEVEL
+            with compressed(hashing, "zstd", level=level) as out:  # type: ignore[arg-type]
                 result = export_tenant(
                     backup.tenant,
                     out,
-                    options=ExportOptions(**backup.options),
+                    options=options,
                     actor=backup.created_by,
                     rows_written=lease.add,
                 )
@@ -233,6 +233,26 @@ def delete_backup(backup: StoredBackup, *, user: Any) -> None:
         details={"backup": str(backup.id), "size": backup.size, "sha256": backup.sha256},
     )
     backup.delete()
+
+
+def open_for_operator(backup: StoredBackup, user: Any = None) -> BinaryIO:
+    """The backup's file as stored, for an operator on the server (the `backup_download`
+    command: the shell is its credential, so no link); the download is audited all the same."""
+    if backup.status != Status.SUCCEEDED:
+        raise NotRestorable(f"Backup {backup.id} is {backup.status}: it has no file to download.")
+    handle = storage.open_stored(backup.storage_name)
+    record(
+        backup.tenant,
+        "backup.stored.downloaded",
+        actor=user,
+        details={
+            "backup": str(backup.id),
+            "size": backup.size,
+            "sha256": backup.sha256,
+            "by": "command",
+        },
+    )
+    return handle
 
 
 def make_backup_now(

@@ -163,9 +163,19 @@ def run_preview(restore_id: Any) -> Restore | None:
         return restore
     lease.stop()
     preview = report.as_dict()
+    notices = preview.setdefault("notices", [])
     if restore.undo:
         rows = sum(report.tables[t].delete + report.tables[t].unchanged for t in report.tables)
-        preview["notices"] = [*preview.get("notices", []), UNDO_NOTICE.format(rows=rows)]
+        notices.append(UNDO_NOTICE.format(rows=rows))
+    if restore.upload_id:
+        # An upload is kept for BACKUP_UPLOAD_TTL_SECONDS, then purged with the others.
+        expires = uploads.get_pending(
+            restore.upload_id, tenant=restore.tenant, user=restore.created_by
+        ).expires_at
+        notices.append(
+            f"The uploaded file is kept until {expires[:16].replace('T', ' ')} UTC: confirm "
+            "before then, or upload it again."
+        )
     Restore.objects.filter(pk=restore.pk).update(
         status=Status.AWAITING_CONFIRMATION,
         preview=preview,
