@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import ijson
+import zstandard
 from django.conf import settings
 
 from backup.errors import InvalidFile
@@ -114,10 +115,11 @@ class BackupReader:
                 f"The file has text that is not valid UTF-8 (a byte {exc.object[exc.start]:#04x} "
                 f"where it cannot be, or an escaped lone surrogate), in {self.where}."
             )
-        if isinstance(exc, OSError | EOFError | zlib.error):
+        if isinstance(exc, OSError | EOFError | zlib.error | zstandard.ZstdError):
+            kind = "zstd" if isinstance(exc, zstandard.ZstdError) else "gzip"
             return InvalidFile(
                 f"The file could not be decompressed ({exc}), in {self.where}: "
-                "corrupt or truncated gzip data."
+                f"corrupt or truncated {kind} data."
             )
         raise exc
 

@@ -37,7 +37,7 @@ from backup.errors import (
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from backup.stored import emails, storage
-from backup.stored.backups import is_uuid, make_backup_now
+from backup.stored.backups import delete_backup, is_uuid, make_backup_now
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
 
@@ -253,6 +253,10 @@ def run_import(restore_id: Any) -> Restore | None:
             )
     except Exception as exc:
         lease.stop()
+        if restore.undo_backup is not None:
+            # The import changed nothing: a copy of the data as it still is undoes nothing.
+            delete_backup(restore.undo_backup, user=restore.created_by)
+            restore.undo_backup = None
         _fail(restore, exc)
         return restore
     lease.stop()

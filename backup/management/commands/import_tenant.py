@@ -6,21 +6,32 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from backup.errors import BackupError, Refused, ValidationFailed
+from backup.errors import BackupError, Refused, StorageFailed, ValidationFailed
+from backup.models import StoredBackup, Trigger
 from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from backup.statistics import find_tenant
+from backup.stored.backups import delete_backup, make_backup_now
+from tenants.models import Tenant
 
-COLUMNS = ("in_file", "create", "update", "unchanged", "delete")
+from ._import_reports import write_problems, write_report
+from ._progress import ProgressBar
+
+UNDO_NOTICE = (
+    "before the import, a backup of the tenant's current data is stored, so that the import can "
+    "be undone by restoring it; it costs one export (--no-undo skips it)."
+)
 
 
 class Command(BaseCommand):
     help = (
         "Import a backup into the tenant it came from (merge or replace), or restore it as a new "
-        "tenant. Shows the preview first and asks before writing."
+        "tenant. Shows the preview first and asks before writing. Before a merge or replace, a "
+        "backup of the tenant's current data is stored (its id is printed) so that the import "
+        "can be undone with backup_restore; that costs one export, which --no-undo saves."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="backup file (.json or .json.gz); '-' is stdin")
+        parser.add_argument("file", help="backup file (.json, .json.gz or .json.zst); '-' is stdin")
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--tenant", help="slug or id of the tenant the backup came from")
         target.add_argument("--new-tenant", metavar="SLUG", help="restore into a new tenant")
@@ -29,7 +40,18 @@ class Command(BaseCommand):
             "--mode", choices=[Mode.MERGE, Mode.REPLACE], default=Mode.MERGE, help="default merge"
         )
         parser.add_argument("--preview", action="store_true", help="show what would change, only")
-        parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument(
+            "--yes",
+            action="store_true",
+            help="import without the preview and without asking (the import checks the file all "
+            "the same, and writes nothing when anything is wrong)",
+        )
+        parser.add_argument(
+            "--no-undo",
+            action="store_true",
+            help="do not store a backup of the tenant's current data before a merge or replace "
+            "(saves one export; for operators who know better)",
+        )
         parser.add_argument(
             "--create-missing-master-data",
             action="store_true",
@@ -40,10 +62,7 @@ class Command(BaseCommand):
         try:
             self._handle(options)
         except ValidationFailed as exc:
-            for problem in exc.problems:
-                self.stderr.write(f"  {problem}")
-            if exc.more:
-                self.stderr.write(f"  ... and {exc.more} more")
+            write_problems(self.stderr, exc.problems, exc.more)
             raise CommandError(
                 exc.message + " Nothing was written.", returncode=exc.exit_code
             ) from None
@@ -65,16 +84,69 @@ class Command(BaseCommand):
                 mode=Mode(options["mode"]),
                 create_missing_master_data=options["create_missing_master_data"],
             )
+        undo = tenant is not None and not options["no_undo"]
+        expected_rows = None
         with _seekable(options["file"]) as path:
-            report = preview_import(path, tenant=tenant, options=import_options)
-            self._print(report, "Preview")
-            if options["preview"]:
-                return
-            if not options["yes"]:
+            # --yes goes straight to the import, which checks everything the preview would.
+            if options["preview"] or not options["yes"]:
+                with ProgressBar(self.stderr, label="preview") as bar:
+                    report = preview_import(
+                        path, tenant=tenant, options=import_options, progress=bar.rows
+                    )
+                if undo:
+                    report.notices.append(UNDO_NOTICE)
+                self._print(report, "Preview")
+                if options["preview"]:
+                    return
                 self._confirm(report)
-            report = import_backup(path, tenant=tenant, options=import_options)
+                expected_rows = report.totals().in_file
+            undo_backup = self._store_undo(tenant) if undo and tenant is not None else None
+            try:
+                with ProgressBar(self.stderr, label="import", total=expected_rows) as bar:
+                    report = import_backup(
+                        path, tenant=tenant, options=import_options, progress=bar.rows
+                    )
+            except BackupError:
+                if undo_backup is not None:
+                    self._discard_undo(undo_backup)
+                raise
         self._print(report, "Imported")
         self.stdout.write(self.style.SUCCESS(f"Import into '{report.tenant['slug']}' done."))
+
+    def _store_undo(self, tenant: Tenant) -> StoredBackup:
+        """A stored backup of the tenant's current data, which undoes the import when restored."""
+        if self.stderr.isatty():  # a note, not an error: not in the error's colour
+            self.stderr.write(
+                "Storing a backup of the current data first (--no-undo skips it)...",
+                style_func=lambda s: s,
+            )
+        try:
+            undo = make_backup_now(tenant, user=None, trigger=Trigger.BEFORE_RESTORE)
+        except (BackupError, OSError) as exc:
+            self.stderr.write(
+                "The backup of the current data failed, so nothing was imported (--no-undo "
+                "imports without it)."
+            )
+            if isinstance(exc, OSError):  # the spool directory full or not writable
+                raise StorageFailed(f"Cannot write the backup of the current data: {exc}") from exc
+            raise
+        self.stdout.write(
+            f"Stored backup {undo.id} of the current data of '{tenant.slug}' "
+            f"({undo.total_rows:,} rows): `manage.py backup_restore {tenant.slug} {undo.id} "
+            "--mode replace` undoes this import."
+        )
+        return undo
+
+    def _discard_undo(self, undo: StoredBackup) -> None:
+        """The import wrote nothing, so there is nothing to undo: its backup goes again."""
+        try:
+            delete_backup(undo, user=None)
+        except BackupError as exc:
+            self.stderr.write(f"Backup {undo.id} of the current data is kept: {exc.message}")
+        else:
+            self.stderr.write(
+                f"Backup {undo.id} of the current data deleted again: the import wrote nothing."
+            )
 
     def _confirm(self, report: ImportReport) -> None:
         if not sys.stdin.isatty():
@@ -90,25 +162,12 @@ class Command(BaseCommand):
             raise Refused("Not confirmed: nothing was written.")
 
     def _print(self, report: ImportReport, title: str) -> None:
-        self.stdout.write(
-            f"{title} ({report.mode}) of backup of '{report.source_tenant['slug']}' into "
-            f"'{report.tenant['slug']}':"
-        )
-        width = max(len(name) for name in report.tables)
-        header = f"  {'table':<{width}}" + "".join(f"{c:>11}" for c in COLUMNS)
-        self.stdout.write(header)
-        for name, counts in [*report.tables.items(), ("total", report.totals())]:
-            values = counts.as_dict()
-            self.stdout.write(f"  {name:<{width}}" + "".join(f"{values[c]:>11,}" for c in COLUMNS))
-        created = {n: m["create"] for n, m in report.master_data.items() if m["create"]}
-        if created:
-            self.stdout.write(f"  master data created: {created}")
-        for notice in report.notices:
-            self.stdout.write(f"  note: {notice}")
+        write_report(self.stdout, report.as_dict(), title)
 
 
 class _seekable:
-    """The backup as a path that can be read twice (preview, then import): stdin is spooled."""
+    """The backup as a path that can be read twice (preview, then import) or rewound (an import
+    that tries again after its fast attempt): stdin is spooled."""
 
     def __init__(self, name: str) -> None:
         self.name = name
