@@ -99,6 +99,50 @@ def op_new_tenant(path: str) -> dict[str, Any]:
     )
 
 
+def _command(path: str, *flags: str) -> dict[str, Any]:
+    """`import_tenant FILE --tenant demo --mode replace --yes` as operators run it (its report
+    printed, not shown here), with `flags`."""
+    rows = sum(Tenant.objects.get(slug=TENANT).stored_backups.values_list("total_rows", flat=True))
+    with open(os.devnull, "w") as devnull:
+        call_command(
+            "import_tenant",
+            path,
+            "--tenant",
+            TENANT,
+            "--mode",
+            "replace",
+            "--yes",
+            *flags,
+            stdout=devnull,
+            stderr=devnull,
+        )
+    made = sum(Tenant.objects.get(slug=TENANT).stored_backups.values_list("total_rows", flat=True))
+    return {"rows": _import_rows(path), "undo_backup_rows": made - rows}
+
+
+def _import_rows(path: str) -> int:
+    """The rows of section tenant_data (one per line, as the export writes them)."""
+    rows = 0
+    in_tenant_data = False
+    with open(path, "rb") as source:
+        for line in source:
+            if line.startswith(b'"tenant_data":'):
+                in_tenant_data = True
+            elif line.startswith(b'"statistics":'):
+                in_tenant_data = False
+            rows += in_tenant_data and line.startswith(b'{"id":')
+    return rows
+
+
+def op_replace_command(path: str) -> dict[str, Any]:
+    return _command(path, "--no-undo")
+
+
+def op_replace_command_undo(path: str) -> dict[str, Any]:
+    """The same, with the backup of the current data that it stores first by default."""
+    return _command(path)
+
+
 def op_late_failure(path: str, broken_path: str) -> dict[str, Any]:
     """A replace of the export whose very last row (the last row of the last tenant table) has a
     wrong id. On PostgreSQL the import finds it after deleting the tenant's rows and loading all
@@ -317,6 +361,8 @@ OPERATIONS = {
     "preview": op_preview,
     "merge": op_merge,
     "replace": op_replace,
+    "replace_command": op_replace_command,
+    "replace_command_undo": op_replace_command_undo,
     "new_tenant": op_new_tenant,
     "copy_to": op_copy_to,
     "copy_from": op_copy_from,
