@@ -197,8 +197,8 @@ def run(bench: Bench, readings: int) -> dict[str, Any]:
         )
         # As the client sees it (a preview records no end of its own): queueing included.
         preview_seconds = time.perf_counter() - asked
-        name = previewed["preview"]["tenant"]["name"]
-        api.call("POST", f"restores/{restore['id']}/confirm/", {"confirmation": name})
+        typed = previewed["preview"]["tenant"]["name"]
+        api.call("POST", f"restores/{restore['id']}/confirm/", {"confirmation": typed})
         restored = api.wait(f"restores/{restore['id']}/", {"succeeded"}, "the restore")
         figures["restore"] = {
             "preview_seconds": preview_seconds,

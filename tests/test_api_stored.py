@@ -491,7 +491,8 @@ def test_merge_restore_previews_then_imports_after_confirmation(
     reading.delete()
     before = data_of(tenant)
     rows_before = {
-        table: len(rows) for table, rows in parse(export_bytes(tenant))["tenant_data"].items()
+        table: len(rows)
+        for table, rows in parse(export_bytes(tenant, include_deleted=True))["tenant_data"].items()
     }
     with run_jobs():
         response = api.post(url("backup-restore", backup.id), {"mode": "merge"}, format="json")

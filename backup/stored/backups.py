@@ -109,6 +109,7 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
     lease = Lease(StoredBackup, backup_id)
     if not lease.claim(status=Status.QUEUED):
         return None
+    _abort_stale_uploads()
     StoredBackup.objects.filter(pk=backup_id).update(status=Status.RUNNING)
     backup = StoredBackup.objects.select_related("tenant", "created_by").get(pk=backup_id)
     try:
@@ -195,6 +196,17 @@ def _message(exc: Exception) -> str:
     return f"The backup failed: {type(exc).__name__}: {exc}"
 
 
+def _abort_stale_uploads() -> None:
+    """What dead jobs left on S3 when it could not be removed then (S3 was down)."""
+    running = StoredBackup.objects.filter(status=Status.RUNNING).values_list(
+        "storage_name", flat=True
+    )
+    try:
+        storage.abort_stale_uploads(set(running))
+    except BackupError as exc:
+        log.warning("%s", exc.message)
+
+
 def sweep(**where: Any) -> int:
     """Fail the backups whose worker died; returns how many."""
     dead = find_dead(StoredBackup, **where)
@@ -261,6 +273,12 @@ def make_backup_now(
     """Make a stored backup in this process (a restore's undo backup, made by the worker that
     runs the restore); raises the error when it fails."""
     backup = _new_backup(tenant, user=user, trigger=trigger, options=options or ExportOptions())
+    record(
+        tenant,
+        "backup.stored.created",
+        actor=user,
+        details={"backup": str(backup.id), "trigger": trigger, "options": backup.options},
+    )
     lease = Lease(StoredBackup, backup.id)
     lease.claim()
     backup.refresh_from_db()

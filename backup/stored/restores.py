@@ -34,8 +34,9 @@ from backup.errors import (
     NotRestorable,
     ValidationFailed,
 )
+from backup.export import ExportOptions
 from backup.models import Restore, StoredBackup, Trigger
-from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
+from backup.restore import ImportOptions, Mode, import_backup, preview_import
 from backup.stored import emails, storage
 from backup.stored.backups import delete_backup, is_uuid, make_backup_now
 from backup.stored.leases import Lease, find_dead
@@ -133,6 +134,7 @@ def source_of(restore: Restore) -> Iterator[BinaryIO]:
             yield handle
     elif restore.backup is not None:
         with storage.open_stored(restore.backup.storage_name) as handle:
+            _refuse_changed(restore.backup, handle)
             yield handle
     else:
         raise NotRestorable("The backup this restore was asked for has been deleted since.")
@@ -156,7 +158,6 @@ def run_preview(restore_id: Any) -> Restore | None:
                 actor=restore.created_by,
                 progress=lease.progress,
             )
-        _check_sha256(restore, report)
     except Exception as exc:
         lease.stop()
         _fail(restore, exc)
@@ -187,11 +188,15 @@ def run_preview(restore_id: Any) -> Restore | None:
     return restore
 
 
-def _check_sha256(restore: Restore, report: ImportReport) -> None:
-    if restore.backup is not None and report.sha256 != restore.backup.sha256:
+def _refuse_changed(backup: StoredBackup, handle: BinaryIO) -> None:
+    """Read the stored file once to check that it is the one made (before a preview or an
+    import reads it): a file changed in storage is refused, not imported."""
+    sha256 = storage.sha256_of(handle)
+    handle.seek(0)
+    if sha256 != backup.sha256:
         raise NotRestorable(
-            f"The file of backup {restore.backup.id} has changed in storage since it was made "
-            f"(SHA-256 {report.sha256}, recorded {restore.backup.sha256}): it is not restored."
+            f"The file of backup {backup.id} has changed in storage since it was made "
+            f"(SHA-256 {sha256}, recorded {backup.sha256}): it is not restored."
         )
 
 
@@ -238,8 +243,12 @@ def run_import(restore_id: Any) -> Restore | None:
     try:
         if restore.undo:
             lease.progress("(backup of the current data)", 0)
+            # Soft-deleted rows too: a replace deletes them, and undoing it must bring them back.
             undo = make_backup_now(
-                restore.tenant, user=restore.created_by, trigger=Trigger.BEFORE_RESTORE
+                restore.tenant,
+                user=restore.created_by,
+                trigger=Trigger.BEFORE_RESTORE,
+                options=ExportOptions(include_deleted=True),
             )
             Restore.objects.filter(pk=restore.pk).update(undo_backup=undo)
             restore.undo_backup = undo

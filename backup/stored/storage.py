@@ -10,7 +10,7 @@ removed by `sweep_partial`, which the lease sweep calls for every dead job.
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -36,7 +36,12 @@ def storage_name(tenant_id: Any, backup_id: Any) -> str:
 
 def spool_dir() -> Path:
     path = Path(settings.BACKUP_SPOOL_DIR)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageFailed(
+            f"The spool directory (BACKUP_SPOOL_DIR) cannot be used: {exc.strerror}."
+        ) from exc
     return path
 
 
@@ -59,10 +64,25 @@ class HashingWriter:
     def write(self, data: bytes) -> int:
         self.digest.update(data)
         self.size += len(data)
-        return self.raw.write(data)
+        try:
+            return self.raw.write(data)
+        except OSError as exc:
+            raise _spool_failed(exc) from exc
 
     def flush(self) -> None:
-        self.raw.flush()
+        try:
+            self.raw.flush()
+        except OSError as exc:
+            raise _spool_failed(exc) from exc
+
+
+def _spool_failed(exc: OSError) -> StorageFailed:
+    # A full disk (or a quota) shows here, mid-export: say which disk (not its path, which
+    # the tenant's admins reading the error need not know).
+    return StorageFailed(
+        "The backup could not be written to the spool directory (BACKUP_SPOOL_DIR): "
+        f"{exc.strerror or exc}."
+    )
 
 
 @contextmanager
@@ -98,13 +118,21 @@ def open_stored(name: str) -> BinaryIO:
         raise StorageFailed(f"The backup file {name} cannot be read from storage: {exc}") from exc
 
 
+def sha256_of(handle: BinaryIO) -> str:
+    """The SHA-256 of a stored file's bytes, read from where `handle` stands to its end."""
+    try:
+        return hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
+    except OSError as exc:
+        raise StorageFailed(f"The backup file cannot be read from storage: {exc}") from exc
+
+
 def delete(name: str) -> None:
     if not name:
         return
     storage = backup_storage()
     try:
         storage.delete(name)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there, nor could there be
         pass
     except Exception as exc:
         raise StorageFailed(f"The backup file {name} cannot be deleted: {exc}") from exc
@@ -113,15 +141,47 @@ def delete(name: str) -> None:
 def sweep_partial(job_id: Any, name: str = "") -> None:
     """Remove what a dead job may have left: its spool files, the file it was writing to if it
     appeared before the job could record success, and an unfinished S3 multipart upload."""
-    for path in spool_dir().glob(f"{job_id}.*{SPOOL_SUFFIX}"):
-        path.unlink(missing_ok=True)
+    # Not spool_dir(): a spool directory that cannot be made holds nothing to remove.
+    spool = Path(settings.BACKUP_SPOOL_DIR)
+    try:
+        for path in spool.glob(f"{job_id}.*{SPOOL_SUFFIX}"):
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageFailed(
+            f"The spool files of job {job_id} cannot be removed: {exc.strerror}."
+        ) from exc
     if not name:
         return
     delete(name)
+    abort_uploads(lambda key: key == name_key, prefix=(name_key := _key(name)))
+
+
+def _key(name: str) -> str:
     storage = backup_storage()
-    bucket = getattr(storage, "bucket", None)
-    if bucket is not None:  # S3: the parts of an upload cut short are kept until aborted
-        key = storage._normalize_name(name)  # the key S3Storage writes the name to
-        for upload in bucket.multipart_uploads.filter(Prefix=key):
-            if upload.key == key:
+    if not hasattr(storage, "bucket"):
+        return name
+    return storage._normalize_name(name)  # the key S3Storage writes the name to
+
+
+def abort_uploads(doomed: Callable[[str], bool], prefix: str = "") -> int:
+    """S3 keeps the parts of an upload cut short (a worker killed while uploading, or a sweep
+    that could not reach S3 then) until it is aborted: abort those whose key is `doomed`.
+    Nothing to do on other storages. Returns how many were aborted."""
+    storage = backup_storage()
+    if not hasattr(storage, "bucket"):
+        return 0
+    aborted = 0
+    try:
+        for upload in storage.bucket.multipart_uploads.filter(Prefix=prefix or storage.location):
+            if doomed(upload.key):
                 upload.abort()
+                aborted += 1
+    except Exception as exc:
+        raise StorageFailed(f"Unfinished uploads to S3 cannot be aborted: {exc}") from exc
+    return aborted
+
+
+def abort_stale_uploads(running: set[str]) -> int:
+    """Abort every unfinished upload but those of the backups still `running` (their names)."""
+    keep = {_key(name) for name in running}
+    return abort_uploads(lambda key: key not in keep)
