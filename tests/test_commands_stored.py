@@ -91,8 +91,8 @@ def data_of(tenant):
     return data
 
 
-def exported_rows(tenant):
-    return sum(len(rows) for rows in parse(export_bytes(tenant))["tenant_data"].values())
+def exported_rows(tenant, **options):
+    return sum(len(rows) for rows in parse(export_bytes(tenant, **options))["tenant_data"].values())
 
 
 def actions(tenant, prefix):
@@ -400,7 +400,7 @@ def test_restore_merge_brings_back_what_was_deleted(tenant, backup):
     reading = MeterReading.objects.filter(tenant=tenant, vehicle__deleted_at__isnull=True).first()
     reading_id = reading.pk
     reading.delete()
-    rows_before = exported_rows(tenant)
+    rows_before = exported_rows(tenant, include_deleted=True)
     out, err = run("backup_restore", "north-pit", str(backup.id), "--yes")
     restore = Restore.objects.get()
     assert (restore.status, restore.mode, restore.trigger) == ("succeeded", "merge", "command")
@@ -555,7 +555,7 @@ def backup_file(tenant, tmp_path):
 
 def test_import_with_yes_imports_in_one_pass_and_prints_its_report(tenant, backup_file):
     Site.objects.filter(tenant=tenant).update(name="Changed after the backup")
-    rows_before = exported_rows(tenant)
+    rows_before = exported_rows(tenant, include_deleted=True)
     seen = list(AuditLog.objects.values_list("pk", flat=True))
     out, err = run(
         "import_tenant", str(backup_file), "--tenant=north-pit", "--mode=replace", "--yes"
@@ -565,7 +565,12 @@ def test_import_with_yes_imports_in_one_pass_and_prints_its_report(tenant, backu
     assert "Import into 'north-pit' done." in out
     logged = list(AuditLog.objects.exclude(pk__in=seen).values_list("action", flat=True))
     # The undo backup's export, the import: no backup.preview.
-    assert sorted(logged) == ["backup.export", "backup.import", "backup.stored.finished"]
+    assert sorted(logged) == [
+        "backup.export",
+        "backup.import",
+        "backup.stored.created",
+        "backup.stored.finished",
+    ]
     assert err == ""  # no progress without a terminal
 
     undo = StoredBackup.objects.get()
@@ -602,7 +607,11 @@ def test_a_refused_import_deletes_its_undo_backup_again(tenant, other, tmp_path,
     assert "of the current data deleted again: the import wrote nothing." in err
     assert snapshot(audit=False) == before
     assert files(backup_dir) == []
-    assert actions(tenant, "backup.stored.") == ["backup.stored.finished", "backup.stored.deleted"]
+    assert actions(tenant, "backup.stored.") == [
+        "backup.stored.created",
+        "backup.stored.finished",
+        "backup.stored.deleted",
+    ]
 
 
 def test_import_shows_progress_on_a_terminal(tenant, backup_file):

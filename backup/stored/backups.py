@@ -22,7 +22,7 @@ from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobAct
 from backup.export import ExportOptions, expected_rows, export_tenant
 from backup.format.document import FORMAT_VERSION
 from backup.format.streams import compressed
-from backup.models import BY_HAND, StoredBackup
+from backup.models import BY_HAND, StoredBackup, Trigger
 from backup.stored import emails, storage
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
@@ -290,6 +290,17 @@ def make_backup_now(
         raise
     finished(backup)
     return backup
+
+
+def make_undo_backup(tenant: Tenant, *, user: Any) -> StoredBackup:
+    """The backup of the tenant's current data stored before a merge or a replace is applied,
+    so that restoring it undoes the import. Soft-deleted rows too: a replace deletes them."""
+    return make_backup_now(
+        tenant,
+        user=user,
+        trigger=Trigger.BEFORE_RESTORE,
+        options=ExportOptions(include_deleted=True),
+    )
 
 
 def is_uuid(value: Any) -> bool:

@@ -34,11 +34,10 @@ from backup.errors import (
     NotRestorable,
     ValidationFailed,
 )
-from backup.export import ExportOptions
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
 from backup.stored import emails, storage
-from backup.stored.backups import delete_backup, is_uuid, make_backup_now
+from backup.stored.backups import delete_backup, is_uuid, make_undo_backup
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
 
@@ -243,13 +242,7 @@ def run_import(restore_id: Any) -> Restore | None:
     try:
         if restore.undo:
             lease.progress("(backup of the current data)", 0)
-            # Soft-deleted rows too: a replace deletes them, and undoing it must bring them back.
-            undo = make_backup_now(
-                restore.tenant,
-                user=restore.created_by,
-                trigger=Trigger.BEFORE_RESTORE,
-                options=ExportOptions(include_deleted=True),
-            )
+            undo = make_undo_backup(restore.tenant, user=restore.created_by)
             Restore.objects.filter(pk=restore.pk).update(undo_backup=undo)
             restore.undo_backup = undo
         with source_of(restore) as source:

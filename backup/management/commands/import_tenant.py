@@ -7,10 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backup.errors import BackupError, Refused, StorageFailed, ValidationFailed
-from backup.models import StoredBackup, Trigger
+from backup.models import StoredBackup
 from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from backup.statistics import find_tenant
-from backup.stored.backups import delete_backup, make_backup_now
+from backup.stored.backups import delete_backup, make_undo_backup
 from tenants.models import Tenant
 
 from ._import_reports import write_problems, write_report
@@ -121,7 +121,7 @@ class Command(BaseCommand):
                 style_func=lambda s: s,
             )
         try:
-            undo = make_backup_now(tenant, user=None, trigger=Trigger.BEFORE_RESTORE)
+            undo = make_undo_backup(tenant, user=None)
         except (BackupError, OSError) as exc:
             self.stderr.write(
                 "The backup of the current data failed, so nothing was imported (--no-undo "
