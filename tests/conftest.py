@@ -4,6 +4,9 @@ from django.dispatch import receiver
 from django.tasks import task_backends
 from django.test.signals import setting_changed
 
+from tests import factories
+from tests.backup_support import populate
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
@@ -63,3 +66,19 @@ def _reset_task_backends(setting: str, **kwargs) -> None:
 def run_jobs(django_capture_on_commit_callbacks):
     """`with run_jobs(): ...`: the jobs enqueued inside run (in this process) when it ends."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def tenant():
+    """A tenant with rows in every table (most tests of one tenant use it)."""
+    tenant = factories.TenantFactory(slug="north-pit", name="North Pit")
+    populate(tenant)
+    return tenant
+
+
+@pytest.fixture
+def other():
+    """A second, smaller tenant: what must stay untouched by anything done to `tenant`."""
+    other = factories.TenantFactory(slug="south-pit", name="South Pit")
+    populate(other, vehicles=1)
+    return other

@@ -23,7 +23,6 @@ from .backup_support import (
     dump,
     export_bytes,
     parse,
-    populate,
     snapshot,
     tenant_snapshot,
     without_secrets,
@@ -40,20 +39,6 @@ def _fresh_throttles():
     cache.clear()  # throttle history lives in the default cache
     yield
     cache.clear()
-
-
-@pytest.fixture
-def tenant():
-    tenant = f.TenantFactory(slug="north-pit", name="North Pit")
-    populate(tenant)
-    return tenant
-
-
-@pytest.fixture
-def other():
-    other = f.TenantFactory(slug="south-pit", name="South Pit")
-    populate(other, vehicles=1)
-    return other
 
 
 def member_of(tenant, role):

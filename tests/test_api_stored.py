@@ -26,7 +26,7 @@ from backup.stored import links
 from tenants.models import AuditLog, MeterReading, Tenant, Vehicle
 
 from . import factories as f
-from .backup_support import dump, export_bytes, parse, populate, snapshot, tenant_snapshot
+from .backup_support import dump, export_bytes, parse, snapshot, tenant_snapshot
 from .backup_support import without_secrets as no_secrets
 from .factories.auth import PASSWORD
 
@@ -41,20 +41,6 @@ def _fresh_throttles(settings):
     cache.clear()  # throttle history lives in the default cache
     yield
     cache.clear()
-
-
-@pytest.fixture
-def tenant():
-    tenant = f.TenantFactory(slug="north-pit", name="North Pit")
-    populate(tenant)
-    return tenant
-
-
-@pytest.fixture
-def other():
-    other = f.TenantFactory(slug="south-pit", name="South Pit")
-    populate(other, vehicles=1)
-    return other
 
 
 def member_of(tenant, role):

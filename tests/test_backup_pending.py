@@ -14,16 +14,9 @@ from backup.restore import ImportOptions, Mode
 from tenants.models import MeterReading, Tenant, Vehicle
 
 from . import factories as f
-from .backup_support import export_bytes, populate, snapshot
+from .backup_support import export_bytes, snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tenant():
-    tenant = f.TenantFactory(slug="north-pit", name="North Pit")
-    populate(tenant)
-    return tenant
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from backup.stored import backups
 from tenants.models import AuditLog, MeterReading, Site, Tenant
 
 from . import factories as f
-from .backup_support import export_bytes, parse, populate, snapshot, tenant_snapshot
+from .backup_support import export_bytes, parse, snapshot, tenant_snapshot
 from .backup_support import without_secrets as no_secrets
 
 pytestmark = pytest.mark.django_db
@@ -36,20 +36,6 @@ class Terminal(io.StringIO):
 
     def isatty(self) -> bool:
         return True
-
-
-@pytest.fixture
-def tenant():
-    tenant = f.TenantFactory(slug="north-pit", name="North Pit")
-    populate(tenant)
-    return tenant
-
-
-@pytest.fixture
-def other():
-    other = f.TenantFactory(slug="south-pit", name="South Pit")
-    populate(other, vehicles=1)
-    return other
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ never commits), and the sweep marks the restore failed.
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
@@ -35,7 +35,7 @@ from backup.errors import (
     ValidationFailed,
 )
 from backup.models import Restore, StoredBackup, Trigger
-from backup.restore import ImportOptions, Mode, import_backup, preview_import
+from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from backup.stored import emails, storage
 from backup.stored.backups import delete_backup, is_uuid, make_undo_backup
 from backup.stored.leases import Lease, find_dead
@@ -139,6 +139,20 @@ def source_of(restore: Restore) -> Iterator[BinaryIO]:
         raise NotRestorable("The backup this restore was asked for has been deleted since.")
 
 
+def _run_engine(
+    engine: Callable[..., ImportReport], restore: Restore, lease: Lease
+) -> ImportReport:
+    """`preview_import` or `import_backup` of the restore's file, as the restore asks."""
+    with source_of(restore) as source:
+        return engine(
+            source,
+            tenant=target_of(restore),
+            options=options_of(restore),
+            actor=restore.created_by,
+            progress=lease.progress,
+        )
+
+
 def run_preview(restore_id: Any) -> Restore | None:
     """The worker's side of the preview."""
     sweep()
@@ -149,14 +163,7 @@ def run_preview(restore_id: Any) -> Restore | None:
     lease.total = restore.progress_total
     lease.start()
     try:
-        with source_of(restore) as source:
-            report = preview_import(
-                source,
-                tenant=target_of(restore),
-                options=options_of(restore),
-                actor=restore.created_by,
-                progress=lease.progress,
-            )
+        report = _run_engine(preview_import, restore, lease)
     except Exception as exc:
         lease.stop()
         _fail(restore, exc)
@@ -245,14 +252,7 @@ def run_import(restore_id: Any) -> Restore | None:
             undo = make_undo_backup(restore.tenant, user=restore.created_by)
             Restore.objects.filter(pk=restore.pk).update(undo_backup=undo)
             restore.undo_backup = undo
-        with source_of(restore) as source:
-            report = import_backup(
-                source,
-                tenant=target_of(restore),
-                options=options_of(restore),
-                actor=restore.created_by,
-                progress=lease.progress,
-            )
+        report = _run_engine(import_backup, restore, lease)
     except Exception as exc:
         lease.stop()
         if restore.undo_backup is not None:
