@@ -29,6 +29,7 @@ from . import factories as f
 from .backup_support import dump, export_bytes, parse, snapshot, tenant_snapshot
 from .backup_support import without_secrets as no_secrets
 from .factories.auth import PASSWORD
+from .test_api import client_for, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -43,22 +44,9 @@ def _fresh_throttles(settings):
     cache.clear()
 
 
-def member_of(tenant, role):
-    user = f.UserFactory()
-    f.MembershipFactory(tenant=tenant, user=user, role=role)
-    return user
-
-
 @pytest.fixture
 def owner(tenant):
     return member_of(tenant, "owner")
-
-
-def client_for(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def token_client(user) -> APIClient:
