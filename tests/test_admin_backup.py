@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+import zstandard
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
@@ -311,9 +312,10 @@ def test_file_that_fails_validation_shows_its_problems(client: Client, tenant: T
         (b"this is not json", "not valid JSON"),
         (b'{"metadata": {"format": "tenant-backup"', "ends too early"),
         (b"\x1f\x8b\x08\x00broken gzip", "could not be decompressed"),
+        (b"\x28\xb5\x2f\xfdbroken zstd", "corrupt or truncated zstd data"),
         (b"[1, 2, 3]", ""),
     ],
-    ids=["text", "truncated", "bad-gzip", "array"],
+    ids=["text", "truncated", "bad-gzip", "bad-zstd", "array"],
 )
 def test_unreadable_file_gets_a_clear_error(
     client: Client, tenant: Tenant, data: bytes, message: str
@@ -349,9 +351,15 @@ def test_every_broken_backup_of_the_corpus_gets_its_message(client: Client, case
     assert stored_uploads() == []
 
 
-def test_gzip_backup_is_accepted(client: Client, tenant: Tenant) -> None:
+@pytest.mark.parametrize(
+    "compress",
+    [gzip.compress, lambda data: zstandard.ZstdCompressor().compress(data)],
+    ids=["gzip", "zstd"],
+)
+def test_compressed_backup_is_accepted(client: Client, tenant: Tenant, compress: Any) -> None:
     login(client, tenant)
-    _pending_id, response = preview(client, tenant, gzip.compress(export_bytes(tenant)))
+    # Named .json whatever it holds: the content says how it is compressed.
+    _pending_id, response = preview(client, tenant, compress(export_bytes(tenant)))
     assert response.status_code == 200
     assert response.context["report"]["totals"]["update"] == 0
 

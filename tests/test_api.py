@@ -5,6 +5,7 @@ import re
 import uuid
 
 import pytest
+import zstandard
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -294,11 +295,20 @@ def test_merge_preview_of_an_unchanged_export_is_all_unchanged(api, tenant, uplo
     assert (upload_dir / (body["upload_id"] + ".backup")).exists()
 
 
-def test_preview_of_a_gzip_file(api, tenant):
-    data = gzip.compress(export_bytes(tenant))
+@pytest.mark.parametrize(
+    ("compress", "name"),
+    [
+        (gzip.compress, "b.json.gz"),
+        (lambda data: zstandard.ZstdCompressor().compress(data), "b.json.zst"),
+        (lambda data: zstandard.ZstdCompressor().compress(data), "b.json"),  # content decides
+    ],
+    ids=["gzip", "zstd", "zstd-named-json"],
+)
+def test_preview_of_a_compressed_file(api, tenant, compress, name):
+    data = compress(export_bytes(tenant))
     response = api.post(
         url("import-preview"),
-        {"file": backup_file(data, "b.json.gz"), "mode": "merge"},
+        {"file": backup_file(data, name), "mode": "merge"},
         format="multipart",
     )
     assert response.status_code == 200

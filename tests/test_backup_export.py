@@ -3,12 +3,14 @@ import io
 import re
 
 import pytest
+import zstandard
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from backup.export import iter_export
 from backup.registry import registry
+from backup.restore import preview_import
 from tenants.models import AuditLog, MeterReading, Tenant
 
 from . import factories as f
@@ -113,6 +115,18 @@ def test_command_writes_gzip_for_gz_paths_and_by_slug_or_id(tenant, tmp_path):
     plain = tmp_path / "backup.json"
     call_command("export_tenant", str(tenant.pk), "-o", str(plain), "--include-deleted")
     assert parse(plain.read_bytes())["metadata"]["options"]["include_deleted"] is True
+
+
+def test_command_writes_zstd_for_zst_paths_which_import_reads_back(tenant, tmp_path):
+    path = tmp_path / "backup.json.zst"
+    call_command("export_tenant", "north-pit", "-o", str(path), stdout=io.StringIO())
+    data = path.read_bytes()
+    assert data[:4] == b"\x28\xb5\x2f\xfd"
+    document = parse(zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read())
+    assert document["metadata"]["tenant"]["slug"] == "north-pit"
+    report = preview_import(path, tenant=tenant)
+    assert report.totals().in_file == sum(len(rows) for rows in document["tenant_data"].values())
+    assert report.totals().unchanged == report.totals().in_file
 
 
 def test_command_writes_the_file_whole_or_says_why_not(tenant, tmp_path):
