@@ -11,6 +11,7 @@ from backup.stored.backups import get_backup
 from backup.stored.restores import cancel_restore, confirm_restore, get_restore, request_restore
 from tenants.models import Tenant
 
+from ._import_arguments import add_restore_arguments
 from ._import_reports import exit_code, write_problems, write_report
 from ._progress import wait_for
 from ._prompts import refuse_without_terminal, typed_answer
@@ -36,19 +37,8 @@ class Command(BaseCommand):
             "--mode", choices=[Mode.MERGE, Mode.REPLACE], help="into the tenant; default merge"
         )
         target.add_argument("--new-tenant", metavar="SLUG", help="restore into a new tenant")
-        parser.add_argument("--name", default="", help="name of the new tenant")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        parser.add_argument(
-            "--no-undo",
-            action="store_true",
-            help="do not store a backup of the current data first (saves one export; for "
-            "operators who know better)",
-        )
-        parser.add_argument(
-            "--create-missing-master-data",
-            action="store_true",
-            help="create master data the backup references but this database lacks",
-        )
+        add_restore_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

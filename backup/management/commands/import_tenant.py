@@ -13,6 +13,7 @@ from backup.statistics import find_tenant
 from backup.stored.backups import delete_backup, make_undo_backup
 from tenants.models import Tenant
 
+from ._import_arguments import add_restore_arguments
 from ._import_reports import write_problems, write_report
 from ._progress import ProgressBar
 
@@ -35,7 +36,6 @@ class Command(BaseCommand):
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--tenant", help="slug or id of the tenant the backup came from")
         target.add_argument("--new-tenant", metavar="SLUG", help="restore into a new tenant")
-        parser.add_argument("--name", default="", help="name of the new tenant")
         parser.add_argument(
             "--mode", choices=[Mode.MERGE, Mode.REPLACE], default=Mode.MERGE, help="default merge"
         )
@@ -46,17 +46,7 @@ class Command(BaseCommand):
             help="import without the preview and without asking (the import checks the file all "
             "the same, and writes nothing when anything is wrong)",
         )
-        parser.add_argument(
-            "--no-undo",
-            action="store_true",
-            help="do not store a backup of the tenant's current data before a merge or replace "
-            "(saves one export; for operators who know better)",
-        )
-        parser.add_argument(
-            "--create-missing-master-data",
-            action="store_true",
-            help="create master data the backup references but this database lacks",
-        )
+        add_restore_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
