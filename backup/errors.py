@@ -155,6 +155,17 @@ class PasswordRequired(BackupError):
     code = "password_required"
 
 
+class InvalidSchedule(BackupError):
+    """A schedule or retention setting that cannot be used; `errors` names each field."""
+
+    code = "invalid_schedule"
+    exit_code = 2
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__(" ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
 class StorageFailed(BackupError):
     """The backup storage refused a write or a read (disk full, S3 unreachable...)."""
 

@@ -76,11 +76,19 @@ class StoredBackup(Job):
     size = models.BigIntegerField(null=True, blank=True)  # bytes as stored (compressed)
     sha256 = models.CharField(max_length=64, blank=True)  # of the bytes as stored
     storage_name = models.CharField(max_length=255, blank=True)
+    # The latest the retention rules keep it (its maximum age); None: kept until deleted.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The slot (the instant of the schedule's local time) a scheduled backup was made for: one
+    # backup per tenant and slot, whichever scheduler asked first.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    keep = models.BooleanField(default=False)  # never pruned by the retention rules
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "scheduled_for"], name="one_backup_per_slot")
+        ]
 
     def __str__(self) -> str:
         return f"backup {self.id} of {self.tenant_id} ({self.status})"
@@ -88,6 +96,106 @@ class StoredBackup(Job):
     @property
     def active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def last_drill(self) -> "Drill | None":
+        """The backup's latest restore drill (from `prefetch_related("drills")` when a list
+        prefetched them)."""
+        drills = sorted(self.drills.all(), key=lambda d: d.created_at, reverse=True)
+        return drills[0] if drills else None
+
+
+class Drill(Job):
+    """A restore drill: the stored backup restored as a new tenant in a transaction that is
+    rolled back, each table's restored rows counted against the backup's statistics."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Verifying"
+        PASSED = "passed", "Verified"
+        FAILED = "failed", "Verification failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="backup_drills")
+    backup = models.ForeignKey(StoredBackup, on_delete=models.CASCADE, related_name="drills")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    restored = models.JSONField(default=dict)  # rows per table, as restored
+    problems = models.JSONField(default=list)  # what did not match, as sentences
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"drill {self.id} of backup {self.backup_id} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class Schedule(models.Model):
+    """A tenant's automatic backups: when (a local time in the tenant's time zone, daily or on
+    one day of the week), with which options, whether each is drilled, and how long backups are
+    kept. `next_run_at` is the next slot plus the tenant's stable offset within
+    `BACKUP_SCHEDULE_WINDOW_MINUTES`: the one column the scheduler's pass filters on."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+
+    tenant = models.OneToOneField(
+        Tenant, primary_key=True, on_delete=models.CASCADE, related_name="backup_schedule"
+    )
+    enabled = models.BooleanField(default=True)
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default="daily")
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True)  # 0 Monday .. 6 Sunday
+    time = models.TimeField()  # local time in `timezone`
+    timezone = models.CharField(max_length=64)  # an IANA name
+    options = models.JSONField(default=dict)  # ExportOptions as a dict
+    drill = models.BooleanField(default=True)
+    keep_last = models.PositiveIntegerField(default=7)
+    keep_monthly = models.PositiveIntegerField(default=12)
+    max_age_days = models.PositiveIntegerField(default=365)
+    next_slot_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_slot_at = models.DateTimeField(null=True, blank=True)  # the last slot enqueued
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["enabled", "next_run_at"])]
+
+    def __str__(self) -> str:
+        return f"backup schedule of {self.tenant_id}"
+
+
+class Alert(models.Model):
+    """Something about a tenant's automatic backups that someone must look at: raised once per
+    tenant, kind and key (a slot or a backup), emailed to the tenant's owners when raised, shown
+    until a later scheduled backup succeeds (`resolved_at`)."""
+
+    class Kind(models.TextChoices):
+        BACKUP_FAILED = "backup_failed", "Scheduled backup failed"
+        DRILL_FAILED = "drill_failed", "Restore drill failed"
+        MISSED = "missed", "Slot passed without a backup"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="backup_alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=64)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind", "key"], name="one_alert_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.tenant_id}: {self.message}"
 
 
 class Restore(Job):

@@ -246,3 +246,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Automatic backups (backup.stored.schedules): every tenant gets a schedule with these defaults
+# the first time one is needed, in its own time zone (its settings' timezone, else
+# BACKUP_SCHEDULE_TIMEZONE). Each tenant's slot runs at a stable offset within the window.
+BACKUP_SCHEDULE_ENABLED = env.bool("BACKUP_SCHEDULE_ENABLED", default=True)
+BACKUP_SCHEDULE_TIME = env.str("BACKUP_SCHEDULE_TIME", default="02:00")
+BACKUP_SCHEDULE_TIMEZONE = env.str("BACKUP_SCHEDULE_TIMEZONE", default="UTC")
+BACKUP_SCHEDULE_WINDOW_MINUTES = env.int("BACKUP_SCHEDULE_WINDOW_MINUTES", default=60)
+# A slot whose backup was not enqueued (or, with no worker seen, not started) this long after
+# its run time is reported as missed.
+BACKUP_SCHEDULE_GRACE_MINUTES = env.int("BACKUP_SCHEDULE_GRACE_MINUTES", default=30)
+BACKUP_DRILL_ENABLED = env.bool("BACKUP_DRILL_ENABLED", default=True)
+BACKUP_KEEP_LAST = env.int("BACKUP_KEEP_LAST", default=7)
+BACKUP_KEEP_MONTHLY = env.int("BACKUP_KEEP_MONTHLY", default=12)
+BACKUP_MAX_AGE_DAYS = env.int("BACKUP_MAX_AGE_DAYS", default=365)

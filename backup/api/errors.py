@@ -17,7 +17,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backup.errors import BackupError, DailyLimitReached, UploadTooLarge, ValidationFailed
+from backup.errors import (
+    BackupError,
+    DailyLimitReached,
+    InvalidSchedule,
+    UploadTooLarge,
+    ValidationFailed,
+)
 
 BACKUP_ERROR_STATUS = {
     "invalid_file": status.HTTP_400_BAD_REQUEST,
@@ -36,6 +42,7 @@ BACKUP_ERROR_STATUS = {
     "not_restorable": status.HTTP_409_CONFLICT,
     "link_refused": status.HTTP_403_FORBIDDEN,
     "password_required": status.HTTP_403_FORBIDDEN,
+    "invalid_schedule": status.HTTP_400_BAD_REQUEST,
     "storage_failed": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
@@ -98,6 +105,8 @@ def _backup_error(exc: BackupError) -> Response:
         # Shaped like DRF's throttling, so that a client waits the same way for both.
         body = error_body(exc.code, exc.message, {"retry_after": exc.retry_after})
         return Response(body, status=status_code, headers={"Retry-After": str(exc.retry_after)})
+    elif isinstance(exc, InvalidSchedule):
+        body = error_body(exc.code, exc.message, exc.errors)
     else:
         body = error_body(exc.code, exc.message)
     return Response(body, status=status_code)

@@ -23,8 +23,9 @@ from backup.export import ExportOptions, expected_rows, export_tenant
 from backup.format.document import FORMAT_VERSION
 from backup.format.streams import compressed
 from backup.models import BY_HAND, StoredBackup, Trigger
-from backup.stored import emails, storage
+from backup.stored import alerts, drills, emails, retention, storage
 from backup.stored.leases import Lease, find_dead
+from backup.stored.schedules import schedule_of
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,19 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
         fail(backup, _message(exc))
         return backup
     finished(backup)
+    if backup.trigger == Trigger.SCHEDULE:
+        _follow_up(backup)
     return backup
+
+
+def _follow_up(backup: StoredBackup) -> None:
+    """After a scheduled backup: its restore drill, which prunes once it has run, or, with
+    drills off, the prune at once."""
+    if schedule_of(backup.tenant).drill:
+        drills.request_drill(backup)
+        return
+    alerts.backup_passed(backup)
+    retention.prune_quietly(backup.tenant)
 
 
 def write_backup(backup: StoredBackup, lease: Lease) -> None:
@@ -154,6 +167,7 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
 def finished(backup: StoredBackup) -> None:
     backup.status = Status.SUCCEEDED
     backup.finished_at = timezone.now()
+    backup.expires_at = retention.expiry(backup, schedule_of(backup.tenant))
     backup.progress_table = ""
     backup.save()
     record(
@@ -188,6 +202,7 @@ def fail(backup: StoredBackup, message: str) -> None:
         details={"backup": str(backup.id), "error": message},
     )
     emails.backup_finished(backup)
+    alerts.backup_failed(backup)
 
 
 def _message(exc: Exception) -> str:
@@ -245,6 +260,21 @@ def delete_backup(backup: StoredBackup, *, user: Any) -> None:
         details={"backup": str(backup.id), "size": backup.size, "sha256": backup.sha256},
     )
     backup.delete()
+
+
+def set_keep(backup: StoredBackup, keep: bool, *, user: Any) -> StoredBackup:
+    """Mark the backup to be kept whatever the retention rules say, or release it to them."""
+    if backup.keep != keep:
+        backup.keep = keep
+        backup.expires_at = retention.expiry(backup, schedule_of(backup.tenant))
+        backup.save(update_fields=["keep", "expires_at"])
+        record(
+            backup.tenant,
+            "backup.stored.kept" if keep else "backup.stored.released",
+            actor=user,
+            details={"backup": str(backup.id)},
+        )
+    return backup
 
 
 def open_for_operator(backup: StoredBackup, user: Any = None) -> BinaryIO:

@@ -1,6 +1,7 @@
 """Telling the user who asked from the page or the API how a backup or a restore ended."""
 
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,7 +14,12 @@ NOTIFIED = (Trigger.PAGE, Trigger.API)
 
 
 def page_link(job: Job) -> str:
-    query = urlencode({"tenant": str(job.tenant_id)})  # type: ignore[attr-defined]
+    return tenant_link(job.tenant_id)  # type: ignore[attr-defined]
+
+
+def tenant_link(tenant_id: Any) -> str:
+    """The tenant's Admin > Backup page, as a link for an email."""
+    query = urlencode({"tenant": str(tenant_id)})
     return f"{settings.BACKUP_SITE_URL.rstrip('/')}/admin/backup/?{query}"
 
 

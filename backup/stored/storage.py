@@ -138,6 +138,20 @@ def delete(name: str) -> None:
         raise StorageFailed(f"The backup file {name} cannot be deleted: {exc}") from exc
 
 
+def stored_names() -> Iterator[str]:
+    """Every file in the backup storage, one folder per tenant deep (`storage_name`)."""
+    store = backup_storage()
+    try:
+        folders, files = store.listdir("")
+        yield from files
+        for folder in folders:
+            yield from (f"{folder}/{name}" for name in store.listdir(folder)[1])
+    except FileNotFoundError:  # an empty storage directory not made yet
+        return
+    except Exception as exc:
+        raise StorageFailed(f"The backup storage cannot be listed: {exc}") from exc
+
+
 def sweep_partial(job_id: Any, name: str = "") -> None:
     """Remove what a dead job may have left: its spool files, the file it was writing to if it
     appeared before the job could record success, and an unfinished S3 multipart upload."""

@@ -5,7 +5,7 @@ the API show."""
 
 from django.tasks import task
 
-from backup.stored import backups, restores
+from backup.stored import backups, drills, restores
 
 
 @task
@@ -24,3 +24,9 @@ def preview_restore(restore_id: str) -> str:
 def import_restore(restore_id: str) -> str:
     restore = restores.run_import(restore_id)
     return restore.status if restore else "skipped"
+
+
+@task
+def drill_backup(drill_id: str) -> str:
+    drill = drills.run_drill(drill_id)
+    return drill.status if drill else "skipped"

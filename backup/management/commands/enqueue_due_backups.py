@@ -1,0 +1,63 @@
+import datetime as dt
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from backup.stored.alerts import detect_missed
+from backup.stored.schedules import SchedulerPass, enqueue_due
+
+
+class Command(BaseCommand):
+    help = (
+        "Enqueue every scheduled backup that is due, each tenant's slot exactly once however "
+        "many schedulers run. Run it each minute from cron or a systemd timer, or keep it "
+        "running with --loop."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--at",
+            type=_moment,
+            help="enqueue what is due at this ISO-8601 moment (with its offset) instead of now",
+        )
+        parser.add_argument(
+            "--loop", action="store_true", help="run a pass every --interval seconds until stopped"
+        )
+        parser.add_argument("--interval", type=float, default=60.0, help="seconds (with --loop)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["at"] and options["loop"]:
+            raise CommandError("--at makes one pass at a given moment: it cannot --loop.")
+        while True:
+            self.report(enqueue_due(options["at"]))
+            detect_missed(options["at"])
+            if not options["loop"]:
+                return
+            time.sleep(options["interval"])
+
+    def report(self, result: SchedulerPass) -> None:
+        line = (
+            f"{result.at:%Y-%m-%d %H:%M:%S %Z}: {len(result.enqueued)} backup(s) enqueued "
+            f"of {result.due} due"
+        )
+        if result.already:
+            line += f", {result.already} already enqueued by another scheduler"
+        if result.late:
+            line += f", {len(result.late)} made late (their slots were missed)"
+        if result.schedules_made:
+            line += f"; {result.schedules_made} new tenant(s) given the default schedule"
+        self.stdout.write(line + ".")
+
+
+def _moment(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"--at {value!r} is not an ISO-8601 moment (e.g. 2026-12-06T02:00:00+00:00)."
+        ) from None
+    if timezone.is_naive(moment):
+        raise CommandError(f"--at {value!r} needs its UTC offset (e.g. +00:00 or Z).")
+    return moment
