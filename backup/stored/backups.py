@@ -231,9 +231,14 @@ def sweep(**where: Any) -> int:
 
 
 def backups_of(tenant: Tenant) -> QuerySet[StoredBackup]:
-    """The tenant's stored backups, newest first (dead jobs failed first)."""
+    """The tenant's stored backups, newest first, with their drills (dead jobs failed first)."""
     sweep(tenant=tenant)
-    return StoredBackup.objects.filter(tenant=tenant).select_related("created_by")
+    drills.sweep(tenant=tenant)
+    return (
+        StoredBackup.objects.filter(tenant=tenant)
+        .select_related("created_by")
+        .prefetch_related("drills")
+    )
 
 
 def get_backup(tenant: Tenant, backup_id: Any) -> StoredBackup:
