@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, mailers
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -31,27 +31,45 @@ def grace() -> dt.timedelta:
 
 def raise_alert(tenant: Tenant, kind: str, key: str, message: str) -> Alert | None:
     """Raise the alert unless it was raised before; returns it when this call raised it."""
-    alert = Alert(tenant=tenant, kind=kind, key=key[:64], message=message)
-    Alert.objects.bulk_create([alert], ignore_conflicts=True)
-    if not Alert.objects.filter(pk=alert.pk).exists():
-        return None  # raised already, by this process earlier or by another one
-    _email_owners(alert)
-    return alert
+    raised = raise_alerts([Alert(tenant=tenant, kind=kind, key=key[:64], message=message)])
+    return raised[0] if raised else None
 
 
-def _email_owners(alert: Alert) -> None:
-    owners = Membership.objects.filter(
-        tenant=alert.tenant, role=Membership.Role.OWNER, user__is_active=True
-    ).exclude(user__email="")
-    recipients = sorted(owners.values_list("user__email", flat=True))
-    if not recipients:
+def raise_alerts(alerts: list[Alert]) -> list[Alert]:
+    """Raise many at once (a scheduler's pass after downtime may raise one per tenant): those
+    raised before, by this process or another, are left as they were; the new ones are
+    emailed. Returns the new ones."""
+    Alert.objects.bulk_create(alerts, batch_size=1000, ignore_conflicts=True)
+    new = set(Alert.objects.filter(pk__in=[a.pk for a in alerts]).values_list("pk", flat=True))
+    raised = [a for a in alerts if a.pk in new]
+    _email_owners(raised)
+    return raised
+
+
+def _email_owners(alerts: list[Alert]) -> None:
+    if not alerts:
         return
-    subject = f"Backups of {alert.tenant.name}: {alert.get_kind_display().lower()}"
-    body = f"{alert.message}\n\n{tenant_link(alert.tenant_id)}\n"
+    owners = Membership.objects.filter(
+        tenant_id__in={a.tenant_id for a in alerts},
+        role=Membership.Role.OWNER,
+        user__is_active=True,
+    ).exclude(user__email="")
+    recipients: dict[Any, list[str]] = {}
+    for tenant_id, email in owners.order_by("user__email").values_list("tenant_id", "user__email"):
+        recipients.setdefault(tenant_id, []).append(email)
+    messages = [
+        EmailMessage(
+            f"Backups of {a.tenant.name}: {a.get_kind_display().lower()}",
+            f"{a.message}\n\n{tenant_link(a.tenant_id)}\n",
+            to=recipients[a.tenant_id],
+        )
+        for a in alerts
+        if recipients.get(a.tenant_id)
+    ]
     try:
-        send_mail(subject, body, None, recipients)
+        mailers.default.send_messages(messages)
     except Exception:  # a mail server that is down must not fail the job it reports on
-        log.exception("could not send the email about %s", alert)
+        log.exception("could not send the emails about %d alert(s)", len(messages))
 
 
 def backup_failed(backup: StoredBackup) -> None:
@@ -88,18 +106,20 @@ def slots_caught_up_late(late: list[tuple[str, dt.datetime, int]], at: dt.dateti
     """The scheduler's pass made a slot long after its time: the slots from `first` on were
     missed (no scheduler ran) and only the latest is made now."""
     tenants = Tenant.objects.in_bulk([tenant_id for tenant_id, _, _ in late])
+    alerts = []
     for tenant_id, first, skipped in late:
         tenant = tenants.get(tenant_id) or tenants.get(_uuid(tenant_id))
         if tenant is None or first is None:
             continue
         also = f" and {skipped} later slot(s)" if skipped > 1 else ""
-        raise_alert(
-            tenant,
-            Kind.MISSED,
-            first.isoformat(),
+        message = (
             f"No scheduler ran at the backup slot of {_slot(first)}{also}: the backup was made "
-            f"late, at {_slot(at)}, once for all of them.",
+            f"late, at {_slot(at)}, once for all of them."
         )
+        alerts.append(
+            Alert(tenant=tenant, kind=Kind.MISSED, key=first.isoformat(), message=message)
+        )
+    raise_alerts(alerts)
 
 
 def _uuid(value: str) -> Any:
@@ -115,33 +135,33 @@ def detect_missed(now: dt.datetime | None = None) -> int:
     while no worker started or worked on any job (no worker ran). Returns how many were raised."""
     now = now or timezone.now()
     cutoff = now - grace()
-    raised = 0
-    overdue = Schedule.objects.filter(enabled=True, next_run_at__lt=cutoff).select_related("tenant")
-    for schedule in overdue:
-        raised += bool(
-            raise_alert(
-                schedule.tenant,
-                Kind.MISSED,
-                schedule.next_slot_at.isoformat(),  # type: ignore[union-attr]
-                f"The backup slot of {_slot(schedule.next_slot_at)} passed without a backup: "
-                "no scheduler ran (manage.py enqueue_due_backups, each minute).",
-            )
+    alerts = [
+        Alert(
+            tenant=schedule.tenant,
+            kind=Kind.MISSED,
+            key=schedule.next_slot_at.isoformat(),  # type: ignore[union-attr]
+            message=f"The backup slot of {_slot(schedule.next_slot_at)} passed without a "
+            "backup: no scheduler ran (manage.py enqueue_due_backups, each minute).",
         )
+        for schedule in Schedule.objects.filter(
+            enabled=True, next_run_at__lt=cutoff
+        ).select_related("tenant")
+    ]
     waiting = StoredBackup.objects.filter(
         trigger=Trigger.SCHEDULE, status=StoredBackup.Status.QUEUED, created_at__lt=cutoff
     ).select_related("tenant")
     if waiting.exists() and not _worker_seen(cutoff):
-        for backup in waiting:
-            raised += bool(
-                raise_alert(
-                    backup.tenant,
-                    Kind.MISSED,
-                    backup.scheduled_for.isoformat(),  # type: ignore[union-attr]
-                    f"The backup of the slot {_slot(backup.scheduled_for)} is still queued: no "
-                    "worker ran (manage.py db_worker, or the RQ worker).",
-                )
+        alerts += [
+            Alert(
+                tenant=backup.tenant,
+                kind=Kind.MISSED,
+                key=backup.scheduled_for.isoformat(),  # type: ignore[union-attr]
+                message=f"The backup of the slot {_slot(backup.scheduled_for)} is still "
+                "queued: no worker ran (manage.py db_worker, or the RQ worker).",
             )
-    return raised
+            for backup in waiting
+        ]
+    return len(raise_alerts(alerts))
 
 
 def _worker_seen(since: dt.datetime) -> bool:

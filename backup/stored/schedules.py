@@ -264,7 +264,7 @@ class SchedulerPass:
 
 def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
     """Enqueue every scheduled backup due at `at` (default now): one per tenant and slot."""
-    from backup.stored.tasks import make_backup  # the task module imports the services
+    from backup.stored.tasks import enqueue_all, make_backup  # they import the services
 
     at = at or timezone.now()
     result = SchedulerPass(at=at, schedules_made=ensure_schedules(at))
@@ -280,7 +280,10 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
         moves: dict[tuple[dt.datetime, dt.datetime, dt.datetime], list[Any]] = defaultdict(list)
         for schedule in due:
             rule = rule_of(schedule)
-            slot = rule.latest_slot(at) or schedule.next_slot_at
+            slot = rule.latest_slot(at)
+            if slot is None or (schedule.next_slot_at and slot < schedule.next_slot_at):
+                # The window changed since the schedule was planned: its planned slot is due.
+                slot = schedule.next_slot_at
             skipped = _slots_between(rule, schedule.next_slot_at, slot)
             if skipped or at - (slot + rule.offset) > grace:
                 result.late.append((str(schedule.tenant_id), schedule.next_slot_at, skipped))
@@ -323,8 +326,7 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
             for b in made
         )
         result.enqueued = [str(b.pk) for b in made]
-        ids = list(result.enqueued)
-        transaction.on_commit(lambda: [make_backup.enqueue(i) for i in ids])
+        enqueue_all(make_backup, result.enqueued)
     alerts.slots_caught_up_late(result.late, at)
     return result
 

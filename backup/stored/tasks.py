@@ -3,7 +3,11 @@
 row, which holds everything else; the row, not the task backend's record, is what the page and
 the API show."""
 
-from django.tasks import task
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.tasks import Task, task
+from django_tasks_db import DatabaseBackend
 
 from backup.stored import backups, drills, restores
 
@@ -30,3 +34,18 @@ def import_restore(restore_id: str) -> str:
 def drill_backup(drill_id: str) -> str:
     drill = drills.run_drill(drill_id)
     return drill.status if drill else "skipped"
+
+
+def enqueue_all(job: Task, ids: Iterable[str]) -> None:
+    """Enqueue one job per id once the caller's transaction commits. A queue kept in this same
+    database (django-tasks-db) gets them inside the transaction instead: the jobs then commit
+    with the rows they work on, so a process killed in between loses neither."""
+    ids = list(ids)
+    if (
+        isinstance(job.get_backend(), DatabaseBackend)
+        and transaction.get_connection().in_atomic_block
+    ):
+        for i in ids:
+            job.enqueue(i)
+        return
+    transaction.on_commit(lambda: [job.enqueue(i) for i in ids])
