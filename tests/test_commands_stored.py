@@ -6,6 +6,7 @@ Jobs run in the test process (the ImmediateBackend). Commands that wait for a jo
 after enqueueing it, so their tests run outside a test transaction (`transaction=True`): the
 job is enqueued, and run, as soon as the command's own write commits."""
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -97,11 +98,16 @@ def test_list_is_newest_first_with_every_column(tenant, other, backup):
     elsewhere = backups.make_backup_now(other, user=None, trigger="command")
     out, _err = run("backup_list", "north-pit")
     header, *lines = out.splitlines()
-    assert header.split() == ["id", "created", "(UTC)", "trigger", "status", "size", "rows", "who"]
+    assert header.split() == [
+        *("id", "created", "(UTC)", "trigger", "status", "verified", "size", "rows", "expires"),
+        "who",
+    ]
     assert [line.split()[0] for line in lines] == [str(failed.id), str(backup.id)]
     assert lines[0].split()[3:] == [
         "command",
         "failed",
+        "-",
+        "-",
         "-",
         "-",
         "-",
@@ -112,8 +118,9 @@ def test_list_is_newest_first_with_every_column(tenant, other, backup):
     ]
     created = f"{backup.created_at:%Y-%m-%d %H:%M:%S}"  # stored in UTC
     assert lines[1].split()[1:4] == [*created.split(), "command"]
-    assert lines[1].split()[4] == "succeeded"
+    assert lines[1].split()[4:6] == ["succeeded", "-"]  # made by hand: no drill
     assert f"{backup.total_rows:,}" in lines[1]
+    assert f"{backup.created_at + dt.timedelta(days=365):%Y-%m-%d}" in lines[1]
     assert str(elsewhere.id) not in out
 
 

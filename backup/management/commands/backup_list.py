@@ -5,18 +5,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backup.errors import BackupError
-from backup.models import StoredBackup
+from backup.models import Drill, StoredBackup
 from backup.statistics import find_tenant
 from backup.stored.backups import backups_of
 
-COLUMNS = ("id", "created (UTC)", "trigger", "status", "size", "rows", "who")
+COLUMNS = ("id", "created (UTC)", "trigger", "status", "verified", "size", "rows", "expires", "who")
 
 
 class Command(BaseCommand):
     help = (
         "List one tenant's stored backups, newest first: id, when (UTC), what made it, status "
-        "(with progress while running), size as stored, rows, who asked, and the error of a "
-        "failed one."
+        "(with progress while running), its restore drill, size as stored, rows, when the "
+        "retention rules delete it (or 'kept'), who asked, and the error of a failed one."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,10 +52,21 @@ def as_row(backup: StoredBackup) -> list[str]:
         f"{backup.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}",
         backup.trigger,
         status,
+        verification(backup),
         human_size(backup.size) if backup.size is not None else "-",
         f"{backup.total_rows:,}" if backup.status == StoredBackup.Status.SUCCEEDED else "-",
+        "kept" if backup.keep else f"{backup.expires_at:%Y-%m-%d}" if backup.expires_at else "-",
         backup.created_by.email if backup.created_by else "-",
     ]
+
+
+def verification(backup: StoredBackup) -> str:
+    drill = backup.last_drill
+    if drill is None:
+        return "-"
+    if drill.status == Drill.Status.PASSED and drill.seconds is not None:
+        return f"yes ({drill.seconds:.1f} s)"
+    return {"failed": "FAILED", "queued": "queued", "running": "running"}.get(drill.status, "-")
 
 
 def as_json(backup: StoredBackup) -> dict[str, Any]:
@@ -74,11 +85,29 @@ def as_json(backup: StoredBackup) -> dict[str, Any]:
             "percent": backup.progress_percent,
             "table": backup.progress_table,
         },
+        "scheduled_for": backup.scheduled_for.astimezone(dt.UTC).isoformat()
+        if backup.scheduled_for
+        else None,
+        "keep": backup.keep,
+        "verification": drill_json(backup.last_drill),
         "expires_at": backup.expires_at.astimezone(dt.UTC).isoformat()
         if backup.expires_at
         else None,
         "created_by": backup.created_by.email if backup.created_by else None,
         "error": backup.error,
+    }
+
+
+def drill_json(drill: Drill | None) -> dict[str, Any] | None:
+    if drill is None:
+        return None
+    return {
+        "status": drill.status,
+        "seconds": drill.seconds,
+        "finished_at": drill.finished_at.astimezone(dt.UTC).isoformat()
+        if drill.finished_at
+        else None,
+        "problems": drill.problems,
     }
 
 
