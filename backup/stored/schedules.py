@@ -272,7 +272,7 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
     with transaction.atomic():
         due = list(
             Schedule.objects.filter(enabled=True, next_run_at__lte=at)
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant")
         )
         result.due = len(due)
