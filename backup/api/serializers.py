@@ -2,9 +2,12 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backup.models import Alert, Drill, Schedule
 from backup.restore import Mode
+from backup.stored.schedules import LIMITS, WEEKDAYS
 from tenants.models import Tenant
 
 _slug_field = Tenant._meta.get_field("slug")
@@ -17,14 +20,14 @@ class ErrorSerializer(serializers.Serializer):
         "import_running, confirmation_required, upload_not_found, upload_too_large, "
         "not_authenticated, permission_denied, not_found, throttled, invalid_request, "
         "daily_limit_reached, job_active, not_restorable, link_refused, password_required, "
-        "storage_failed."
+        "invalid_schedule, storage_failed."
     )
     message = serializers.CharField(help_text="What went wrong, for a person.")
     details = serializers.JSONField(
         allow_null=True,
         help_text="validation_failed: list of problems {table, row, field, message}; "
-        "invalid_request: {field: [messages]}; throttled and daily_limit_reached: "
-        "{retry_after}; otherwise null.",
+        "invalid_request: {field: [messages]}; invalid_schedule: {field: message}; "
+        "throttled and daily_limit_reached: {retry_after}; otherwise null.",
     )
     more_problems = serializers.IntegerField(
         required=False, help_text="validation_failed only: problems beyond the listed ones."
@@ -168,6 +171,35 @@ class ProgressSerializer(serializers.Serializer):
     table = serializers.CharField(source="progress_table", help_text="The table being worked on.")
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only: DRF's BooleanField also takes "yes", "on", 1 and the like."""
+
+    default_error_messages = {"invalid": "Must be true or false (a JSON boolean), not {input!r}."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class VerificationSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=Drill.Status.values, help_text="queued, running, passed or failed."
+    )
+    label = serializers.CharField(
+        source="get_status_display",
+        help_text="The status for a person: Queued, Verifying, Verified, Verification failed.",
+    )
+    seconds = serializers.FloatField(
+        allow_null=True, help_text="How long the drill took; null until it has finished."
+    )
+    finished_at = serializers.DateTimeField(allow_null=True)
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Failed: what did not match (file checksum, rows per table), as sentences.",
+    )
+
+
 class StoredBackupSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
@@ -189,8 +221,37 @@ class StoredBackupSerializer(serializers.Serializer):
     progress = ProgressSerializer(source="*")
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the retention rules delete it at the latest (its maximum age); null "
+        "while it is kept.",
+    )
+    scheduled_for = serializers.DateTimeField(
+        allow_null=True, help_text="Scheduled backups: the slot it was made for; null otherwise."
+    )
+    keep = serializers.BooleanField(
+        help_text='Kept whatever the retention rules say; set it with PATCH {"keep": true}.'
+    )
+    verification = VerificationSerializer(
+        source="last_drill",
+        allow_null=True,
+        help_text="Its latest restore drill; null when it has none.",
+    )
     error = serializers.CharField(help_text="Why it failed; empty otherwise.")
+
+
+class KeepSerializer(serializers.Serializer):
+    keep = StrictBooleanField(
+        help_text="true: never delete it by the retention rules; false: leave it to them."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: "Unknown field: only keep can be changed." for name in unknown}
+            )
+        return attrs
 
 
 class JobAcceptedSerializer(serializers.Serializer):
@@ -278,3 +339,98 @@ class RestoreSerializer(serializers.Serializer):
 
     def get_upload(self, restore: Any) -> bool:
         return bool(restore.upload_id)
+
+
+# Automatic backups ---------------------------------------------------------------------------
+# These describe the schedule for the schema only: `update_schedule` checks what is sent, so that
+# the API, the page and the commands refuse the same values with the same messages.
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": list(WEEKDAYS)},
+            {"type": "integer", "minimum": 0, "maximum": 6},
+        ],
+        "nullable": True,
+    }
+)
+class WeekdayField(serializers.Field):
+    pass
+
+
+def _limited(name: str, help_text: str, **kwargs: Any) -> serializers.IntegerField:
+    low, high = LIMITS[name]
+    return serializers.IntegerField(min_value=low, max_value=high, help_text=help_text, **kwargs)
+
+
+class ScheduleSettingsSerializer(serializers.Serializer):
+    """What PUT and PATCH may send: any of these; the others keep their values."""
+
+    enabled = serializers.BooleanField(
+        required=False, help_text="false: no automatic backups (the rules still prune)."
+    )
+    frequency = serializers.ChoiceField(choices=Schedule.Frequency.values, required=False)
+    weekday = WeekdayField(
+        required=False,
+        help_text="weekly only, and needed then: monday ... sunday, or 0 (Monday) ... 6.",
+    )
+    time = serializers.RegexField(
+        r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
+        required=False,
+        help_text="The local time of day in `timezone`, HH:MM (00:00 to 23:59).",
+    )
+    timezone = serializers.CharField(
+        required=False, max_length=64, help_text="An IANA time zone, e.g. Europe/Berlin or UTC."
+    )
+    options = StoredBackupOptionsSerializer(
+        required=False, help_text="The export options of each scheduled backup."
+    )
+    drill = serializers.BooleanField(
+        required=False, help_text="Restore-drill each scheduled backup (proof that it restores)."
+    )
+    keep_last = _limited("keep_last", "Keep the newest this many backups.", required=False)
+    keep_monthly = _limited(
+        "keep_monthly", "And the newest of each of this many months.", required=False
+    )
+    max_age_days = _limited(
+        "max_age_days", "Delete backups older than this (unless kept).", required=False
+    )
+
+
+class AlertSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=Alert.Kind.values,
+        help_text="backup_failed, drill_failed or missed (a slot passed without a backup).",
+    )
+    message = serializers.CharField()
+    since = serializers.DateTimeField(source="created_at")
+
+
+class ScheduleSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    frequency = serializers.ChoiceField(choices=Schedule.Frequency.values)
+    weekday = serializers.ChoiceField(
+        choices=list(WEEKDAYS), allow_null=True, help_text="weekly only; null for daily."
+    )
+    time = serializers.CharField(help_text="HH:MM, local time in `timezone`.")
+    timezone = serializers.CharField()
+    options = StoredBackupOptionsSerializer()
+    drill = serializers.BooleanField()
+    keep_last = serializers.IntegerField()
+    keep_monthly = serializers.IntegerField()
+    max_age_days = serializers.IntegerField()
+    next_slot_at = serializers.DateTimeField(
+        allow_null=True, help_text="The next slot: the local time as an instant."
+    )
+    next_run_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the next backup is enqueued: the slot plus the tenant's fixed offset "
+        "within BACKUP_SCHEDULE_WINDOW_MINUTES.",
+    )
+    last_slot_at = serializers.DateTimeField(
+        allow_null=True, help_text="The last slot a backup was enqueued for."
+    )
+    alerts = AlertSerializer(
+        many=True, help_text="Open alerts of the tenant's automatic backups, newest first."
+    )

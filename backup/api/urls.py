@@ -27,4 +27,6 @@ urlpatterns = [
     path(RESTORE, views.RestoreView.as_view(), name="restore"),
     path(RESTORE + "confirm/", views.RestoreConfirmView.as_view(), name="restore-confirm"),
     path(RESTORE + "cancel/", views.RestoreCancelView.as_view(), name="restore-cancel"),
+    # Automatic backups (`backup.stored.schedules`).
+    path(TENANT + "backup-schedule/", views.ScheduleView.as_view(), name="backup-schedule"),
 ]

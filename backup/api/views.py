@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from backup.api.errors import SqlExportGone
 from backup.api.permissions import ManagesTenantBackup
 from backup.api.serializers import (
+    AlertSerializer,
     ConfirmSerializer,
     DownloadLinkRequestSerializer,
     DownloadLinkSerializer,
@@ -33,11 +34,14 @@ from backup.api.serializers import (
     ImportReportSerializer,
     ImportUploadSerializer,
     JobAcceptedSerializer,
+    KeepSerializer,
     PreviewOptionsSerializer,
     PreviewSerializer,
     RestoreOptionsSerializer,
     RestoreSerializer,
     RestoreUploadSerializer,
+    ScheduleSerializer,
+    ScheduleSettingsSerializer,
     StatsSerializer,
     StoredBackupOptionsSerializer,
     StoredBackupSerializer,
@@ -48,7 +52,8 @@ from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
 from backup.stored import links
-from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup
+from backup.stored.alerts import open_alerts
+from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup, set_keep
 from backup.stored.restores import (
     cancel_restore,
     confirm_restore,
@@ -56,6 +61,7 @@ from backup.stored.restores import (
     request_restore,
     restores_of,
 )
+from backup.stored.schedules import EDITABLE, describe, schedule_of, update_schedule
 from backup.throttles import EXPORT, IMPORT
 from backup.uploads import import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
@@ -311,6 +317,15 @@ RESTORE_NOT_FOUND = {
     )
 }
 STORAGE_FAILED = {503: _error("The backup storage cannot be reached: storage_failed; retry.")}
+SCHEDULE_TAGS = ["automatic backups"]
+SCHEDULE_ERRORS = {
+    400: _error(
+        "invalid_schedule: a setting is unknown or its value cannot be used; details is "
+        "{field: message} naming each, and nothing was saved. invalid_request: the body is not "
+        "a JSON object; malformed_request: not JSON."
+    ),
+    **ACCESS_ERRORS,
+}
 
 
 def _accepted(request: Request, name: str, job: StoredBackup | Restore) -> Response:
@@ -386,6 +401,9 @@ class BackupsView(StoredJobView):
 
 
 class BackupView(StoredJobView):
+    # Only PATCH has a body: a JSON object, so that keep is a JSON boolean, not a form's text.
+    parser_classes = [JSONParser]
+
     @extend_schema(
         operation_id="stored_backup_retrieve",
         tags=STORED_TAGS,
@@ -416,6 +434,32 @@ class BackupView(StoredJobView):
     def delete(self, request: Request, tenant: str, id: str) -> Response:
         delete_backup(get_backup(self.tenant, id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="stored_backup_keep",
+        tags=STORED_TAGS,
+        summary="Keep a stored backup, or leave it to the retention rules",
+        description="`keep: true` exempts the backup from the retention rules (keep last, "
+        "monthly, maximum age): it stays until deleted by hand, and `expires_at` is null. "
+        "`keep: false` leaves it to the rules again. Audited.",
+        parameters=[TENANT_PARAMETER, BACKUP_ID],
+        request=KeepSerializer,
+        responses={
+            200: StoredBackupSerializer,
+            400: _error(
+                "invalid_request: keep missing or not a JSON boolean, or another field sent; "
+                "malformed_request: the body is not JSON."
+            ),
+            **ACCESS_ERRORS,
+            **BACKUP_NOT_FOUND,
+        },
+    )
+    def patch(self, request: Request, tenant: str, id: str) -> Response:
+        backup = get_backup(self.tenant, id)
+        serializer = KeepSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        backup = set_keep(backup, serializer.validated_data["keep"], user=request.user)
+        return Response(StoredBackupSerializer(backup).data)
 
 
 class DownloadLinkView(StoredJobView):
@@ -693,3 +737,83 @@ class RestoreCancelView(StoredJobView):
     def post(self, request: Request, tenant: str, id: str) -> Response:
         restore = cancel_restore(get_restore(self.tenant, id), user=request.user)
         return Response(RestoreSerializer(restore).data)
+
+
+# Automatic backups ---------------------------------------------------------------------------
+
+
+class ScheduleView(TenantBackupView):
+    """The tenant's automatic backups. PUT and PATCH both change only the settings sent: the
+    schedule always has every setting, so there is nothing for a PUT to reset."""
+
+    parser_classes = [JSONParser]
+
+    def schedule_answer(self, schedule: Any) -> Response:
+        alerts = AlertSerializer(open_alerts(self.tenant), many=True).data
+        return Response({**describe(schedule), "alerts": alerts})
+
+    @extend_schema(
+        operation_id="backup_schedule_retrieve",
+        tags=SCHEDULE_TAGS,
+        summary="The tenant's backup schedule and its open alerts",
+        description="When automatic backups run (a local time in the schedule's time zone, "
+        "daily or on one weekday), their export options, whether each is restore-drilled, the "
+        "retention rules, the next slot, and the alerts that are open (a scheduled backup or "
+        "drill that failed, a slot missed). A tenant without a schedule gets the deployment's "
+        "defaults.",
+        parameters=[TENANT_PARAMETER],
+        responses={200: ScheduleSerializer, **ACCESS_ERRORS},
+    )
+    def get(self, request: Request, tenant: str) -> Response:
+        return self.schedule_answer(schedule_of(self.tenant))
+
+    @extend_schema(
+        operation_id="backup_schedule_update",
+        tags=SCHEDULE_TAGS,
+        summary="Change the tenant's backup schedule",
+        description="Send any of the settings, as a JSON object; the others keep their values. "
+        "Every value is checked before anything is saved, and every wrong one is named. The "
+        "next slot is planned again, and `expires_at` of the tenant's backups follows a new "
+        "`max_age_days`. Audited (backup.schedule.updated, with before and after).",
+        parameters=[TENANT_PARAMETER],
+        request=ScheduleSettingsSerializer,
+        responses={200: ScheduleSerializer, **SCHEDULE_ERRORS},
+    )
+    def put(self, request: Request, tenant: str) -> Response:
+        return self.schedule_answer(
+            update_schedule(self.tenant, _settings_sent(request), user=request.user)
+        )
+
+    @extend_schema(
+        operation_id="backup_schedule_partial_update",
+        tags=SCHEDULE_TAGS,
+        summary="Change some of the tenant's backup schedule",
+        description="The same as PUT: only the settings sent change.",
+        parameters=[TENANT_PARAMETER],
+        request=ScheduleSettingsSerializer,
+        responses={200: ScheduleSerializer, **SCHEDULE_ERRORS},
+    )
+    def patch(self, request: Request, tenant: str) -> Response:
+        return self.put(request, tenant)
+
+
+def _settings_sent(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationError(
+            f"The body must be a JSON object of schedule settings ({', '.join(EDITABLE)}), "
+            f"not {_json_kind(data)}."
+        )
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string"
