@@ -219,6 +219,9 @@ def test_list_is_newest_first_with_every_field(api, tenant, owner, run_jobs):
         "started_at",
         "finished_at",
         "expires_at",
+        "scheduled_for",
+        "keep",
+        "verification",
         "error",
     }
     assert all(set(item) == fields for item in items)
@@ -932,6 +935,7 @@ def test_schema_documents_every_stored_backup_endpoint(client):
         ("backups/", "post"),
         ("backups/{id}/", "get"),
         ("backups/{id}/", "delete"),
+        ("backups/{id}/", "patch"),
         ("backups/{id}/download-link/", "post"),
         ("backups/{id}/download/", "get"),
         ("backups/{id}/restore/", "post"),
@@ -940,6 +944,9 @@ def test_schema_documents_every_stored_backup_endpoint(client):
         ("restores/{id}/", "get"),
         ("restores/{id}/confirm/", "post"),
         ("restores/{id}/cancel/", "post"),
+        ("backup-schedule/", "get"),
+        ("backup-schedule/", "put"),
+        ("backup-schedule/", "patch"),
     }
     error = "#/components/schemas/Error"
     for path, item in schema["paths"].items():
