@@ -1,5 +1,7 @@
 """Forms of the Backup page: what the user asks for, checked before any service is called."""
 
+import functools
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -7,7 +9,9 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from backup.export import ExportOptions
+from backup.models import Schedule
 from backup.restore import ImportOptions, Mode
+from backup.stored.schedules import EDITABLE, LIMITS, WEEKDAYS
 from tenants.models import Tenant
 
 MODE_CHOICES = [
@@ -147,3 +151,109 @@ class ConfirmationForm(forms.Form):
 
 class ConfirmImportForm(PendingForm, ConfirmationForm):
     """Confirms the import of an upload previewed within the request."""
+
+
+@functools.cache
+def time_zones() -> list[str]:
+    """The IANA names offered as suggestions for the schedule's time zone."""
+    return sorted(zoneinfo.available_timezones())
+
+
+def _number(name: str, label: str, help_text: str) -> forms.IntegerField:
+    # No min_value or max_value: the service checks the range and says what it allows; the
+    # attributes only help the browser.
+    low, high = LIMITS[name]
+    return forms.IntegerField(
+        label=label,
+        help_text=help_text,
+        widget=forms.NumberInput(attrs={"min": low, "max": high}),
+    )
+
+
+class ScheduleForm(forms.Form):
+    """The schedule's settings as HTML inputs. It only parses them: `update_schedule` checks
+    the values (a time of day, a known time zone, the ranges) and names what is wrong."""
+
+    # The export options are one setting of the schedule, two checkboxes here.
+    OPTION_FIELDS = ("include_audit_logs", "include_deleted")
+    TIME_ZONE_LIST = "backup-time-zones"
+
+    enabled = forms.BooleanField(required=False, label="Automatic backups on")
+    frequency = forms.ChoiceField(choices=Schedule.Frequency.choices)
+    weekday = forms.ChoiceField(
+        required=False,
+        label="Day of the week",
+        choices=[("", "—"), *((day, day.capitalize()) for day in WEEKDAYS)],
+        help_text="Weekly backups only.",
+    )
+    time = forms.CharField(
+        max_length=5,
+        label="Local time",
+        help_text="HH:MM, 24-hour clock, in the time zone below.",
+        widget=forms.TextInput(attrs={"placeholder": "HH:MM", "size": 5}),
+    )
+    timezone = forms.CharField(
+        max_length=64,
+        label="Time zone",
+        help_text="An IANA name, such as Europe/Berlin or UTC.",
+        widget=forms.TextInput(attrs={"list": TIME_ZONE_LIST, "autocomplete": "off"}),
+    )
+    include_audit_logs = forms.BooleanField(required=False, label="Include audit logs")
+    include_deleted = forms.BooleanField(required=False, label="Include deleted records")
+    drill = forms.BooleanField(
+        required=False,
+        label="Verify each backup with a restore drill",
+        help_text="The backup is restored in a transaction that is rolled back, and its rows "
+        "counted table by table.",
+    )
+    keep_last = _number("keep_last", "Keep the last", "Scheduled backups, the newest ones.")
+    keep_monthly = _number(
+        "keep_monthly", "Keep monthly", "The last backup of each month, for as many months."
+    )
+    max_age_days = _number(
+        "max_age_days",
+        "Maximum age (days)",
+        "Older backups are deleted whatever the rules above, unless marked Keep.",
+    )
+
+    @classmethod
+    def initial_from(cls, described: dict[str, Any]) -> dict[str, Any]:
+        """The form's initial values from `describe(schedule)`."""
+        initial = {name: described[name] for name in EDITABLE if name != "options"}
+        initial["weekday"] = described["weekday"] or ""
+        options = described["options"] or {}
+        initial.update({name: bool(options.get(name)) for name in cls.OPTION_FIELDS})
+        return initial
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The export form on the same page has fields of the same names: their ids must differ.
+        kwargs.setdefault("auto_id", "id_schedule_%s")
+        super().__init__(*args, **kwargs)
+
+    def changes(self) -> dict[str, Any]:
+        """The cleaned values as `update_schedule` takes them."""
+        data = self.cleaned_data
+        changes = {name: data[name] for name in EDITABLE if name != "options"}
+        changes["weekday"] = data["weekday"] or None
+        changes["options"] = {name: data[name] for name in self.OPTION_FIELDS}
+        return changes
+
+    def add_service_errors(self, errors: dict[str, str]) -> None:
+        """Show each of `InvalidSchedule.errors` beside its field."""
+        for name, message in errors.items():
+            sentence = message[:1].upper() + message[1:]
+            if name == "options":
+                self.add_error(self.OPTION_FIELDS[0], f"Export options: {sentence}")
+            elif name in self.fields:
+                self.add_error(name, sentence)
+            else:
+                self.add_error(None, f"{name}: {message}")
+
+    def time_zones(self) -> list[str]:
+        return time_zones()
+
+
+class KeepForm(forms.Form):
+    """Keep a stored backup whatever the retention rules say, or release it to them."""
+
+    action = forms.ChoiceField(choices=[("keep", "Keep"), ("release", "Release")])

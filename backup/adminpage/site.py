@@ -1,15 +1,21 @@
-"""The admin site with the Backup page: its URLs and its entry on the index and in the sidebar."""
+"""The admin site with the Backup page: its URLs, its entry on the index and in the sidebar, and
+the open alerts about every tenant's automatic backups on the index (superusers only)."""
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 
 from backup.access import managed_tenants
+from backup.stored.alerts import open_alerts
+
+ALERTS_SHOWN = 50
 
 
 class BackupAdminSite(admin.AdminSite):
+    index_template = "admin/backup/index.html"
+
     def get_urls(self) -> list[URLPattern | URLResolver]:
         from . import views
 
@@ -53,6 +59,12 @@ class BackupAdminSite(admin.AdminSite):
                 name="backup_stored_restore",
             ),
             path(
+                "backup/<slug:slug>/stored/<str:backup_id>/keep/",
+                wrap(views.keep_backup),
+                name="backup_stored_keep",
+            ),
+            path("backup/<slug:slug>/schedule/", wrap(views.edit_schedule), name="backup_schedule"),
+            path(
                 "backup/<slug:slug>/restores/<str:restore_id>/",
                 wrap(views.restore_status),
                 name="backup_restore",
@@ -70,6 +82,22 @@ class BackupAdminSite(admin.AdminSite):
         ]
         # Before the admin's own patterns: its catch-all would answer /admin/backup/ with a 404.
         return ours + super().get_urls()
+
+    def index(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        user = request.user
+        if user.is_active and user.is_superuser:
+            # Every tenant's alerts, for those who see every tenant; the others see their own
+            # tenants' on each tenant's backup page.
+            found = list(open_alerts()[: ALERTS_SHOWN + 1])
+            extra_context = {
+                "backup_alerts": found[:ALERTS_SHOWN],
+                "more_backup_alerts": len(found) > ALERTS_SHOWN,
+                "backup_alerts_shown": ALERTS_SHOWN,
+                **(extra_context or {}),
+            }
+        return super().index(request, extra_context)
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         app_list = super().get_app_list(request, app_label)

@@ -8,11 +8,15 @@ Between an upload and its import the preview is kept in the session, so that the
 is a plain GET (reloadable, reached by POST/redirect) and the file itself stays in storage
 (`backup.uploads`).
 
+The schedule of the tenant's automatic backups is edited on the same page; its form only
+parses the inputs, and `update_schedule` decides what is valid.
+
 Stored backups and their restores are jobs (`backup.stored`): an action only asks for one and
 redirects to a page that shows it. A page showing a queued or running job reloads itself every
 few seconds with a `<meta http-equiv="refresh">`, so that progress shows without JavaScript.
 """
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
@@ -39,8 +43,10 @@ from backup.adminpage.forms import (
     ConfirmImportForm,
     ExportForm,
     ImportForm,
+    KeepForm,
     PasswordForm,
     PendingForm,
+    ScheduleForm,
     StoredRestoreForm,
 )
 from backup.errors import (
@@ -49,6 +55,7 @@ from backup.errors import (
     ConfirmationRequired,
     DailyLimitReached,
     ImportRunning,
+    InvalidSchedule,
     JobActive,
     NotPermitted,
     PasswordRequired,
@@ -56,11 +63,12 @@ from backup.errors import (
     UploadTooLarge,
 )
 from backup.export import iter_export
-from backup.models import Restore, StoredBackup, Trigger
+from backup.models import Restore, Schedule, StoredBackup, Trigger
 from backup.registry import registry
 from backup.restore import Mode
 from backup.statistics import tenant_statistics
-from backup.stored import backups, links, restores
+from backup.stored import alerts, backups, links, restores, schedules
+from backup.stored.slots import zone_named
 from backup.throttles import EXPORT, IMPORT, wait_before
 from backup.uploads import discard, get_pending, import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_repeated_fields
@@ -150,9 +158,16 @@ def _tenant_page(
     import_form: ImportForm | None = None,
     failure: BackupError | None = None,
     create_failure: BackupError | None = None,
+    schedule_form: ScheduleForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     reg = registry()
+    # Made by the page's GET (`tenant_page`) or the scheduler: a page that answers a refused form
+    # changes nothing, so it shows none when neither has run yet.
+    schedule = Schedule.objects.filter(tenant=tenant).first()
+    described = schedules.describe(schedule) if schedule is not None else None
+    if schedule_form is None and described is not None:
+        schedule_form = ScheduleForm(initial=ScheduleForm.initial_from(described))
     stored = list(backups.backups_of(tenant)[: BACKUPS_SHOWN + 1])
     recent_restores = list(restores.restores_of(tenant)[:RESTORES_SHOWN])
     labels = _table_labels()
@@ -187,6 +202,11 @@ def _tenant_page(
             "more_backups": len(stored) > BACKUPS_SHOWN,
             "backups_shown": BACKUPS_SHOWN,
             "restores": recent_restores,
+            "schedule": schedule,
+            "weekday": described and described["weekday"],
+            "schedule_form": schedule_form,
+            "schedule_window": schedules.window_minutes(),
+            "alerts": list(alerts.open_alerts(tenant)),
             **_refresh(
                 _tenant_url(tenant),
                 result is None and any(job.active for job in (*stored, *recent_restores)),
@@ -217,7 +237,9 @@ def _import_form(request: HttpRequest, *args: Any) -> ImportForm:
 
 @require_GET
 def tenant_page(request: HttpRequest, slug: str) -> HttpResponse:
-    return _tenant_page(request, _tenant(request, slug))
+    tenant = _tenant(request, slug)
+    schedules.schedule_of(tenant)  # a tenant without a schedule gets the default one
+    return _tenant_page(request, tenant)
 
 
 def _throttled(request: HttpRequest, tenant: Tenant, scope: str) -> HttpResponse | None:
@@ -672,6 +694,57 @@ def confirm_restore(request: HttpRequest, slug: str, restore_id: str) -> HttpRes
         return _restore_page(request, tenant, restore, form, 409, exc.message)
     messages.success(request, "Restore confirmed: a worker imports the backup now.")
     return HttpResponseRedirect(_restore_url(restore))
+
+
+# -- the schedule and retention -------------------------------------------------------------------
+
+
+@require_POST
+def edit_schedule(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = _tenant(request, slug)
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        try:
+            schedule = schedules.update_schedule(tenant, form.changes(), user=request.user)
+        except InvalidSchedule as exc:
+            form.add_service_errors(exc.errors)
+        else:
+            messages.success(request, f"Schedule saved. {_next_backup(schedule)}")
+            return HttpResponseRedirect(f"{_tenant_url(tenant)}#backup-schedule")
+    return _tenant_page(request, tenant, schedule_form=form, status=400)
+
+
+def _next_backup(schedule: Schedule) -> str:
+    if not schedule.enabled or schedule.next_slot_at is None:
+        return "Automatic backups are off."
+    local = schedule.next_slot_at.astimezone(zone_named(schedule.timezone) or dt.UTC)
+    return (
+        f"The next backup is due on {local:%Y-%m-%d at %H:%M} {schedule.timezone} "
+        f"({schedule.next_slot_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC)."
+    )
+
+
+@require_POST
+def keep_backup(request: HttpRequest, slug: str, backup_id: str) -> HttpResponse:
+    """Marks the backup to be kept whatever the retention rules say, or releases it."""
+    tenant = _tenant(request, slug)
+    backup = _backup(tenant, backup_id)
+    form = KeepForm(request.POST)
+    back = f"{_tenant_url(tenant)}#backup-{backup.id}"
+    if not form.is_valid():
+        messages.error(request, "Nothing was changed: the form said neither keep nor release.")
+        return HttpResponseRedirect(back)
+    keep = form.cleaned_data["action"] == "keep"
+    backup = backups.set_keep(backup, keep, user=request.user)
+    made = f"{backup.created_at:%Y-%m-%d %H:%M:%S} UTC"
+    if keep:
+        messages.success(request, f"The backup of {made} is kept until you release it.")
+    else:
+        until = f" It expires on {backup.expires_at:%Y-%m-%d}." if backup.expires_at else ""
+        messages.success(
+            request, f"The backup of {made} is released to the retention rules.{until}"
+        )
+    return HttpResponseRedirect(back)
 
 
 @require_POST

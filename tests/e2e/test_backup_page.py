@@ -1,6 +1,6 @@
 """Admin > Backup in a real browser: log in, read the stats, export, import (merge, replace);
 then stored backups with a real worker: create one, wait for it, download it, restore it as a
-new tenant.
+new tenant; and the schedule of automatic backups, edited in the page.
 
 Run by `.ci/e2e` (marked `e2e`, so the default test run deselects it). Chromium is Debian's
 (`apt-get install chromium`); a screenshot of every step is written to var/e2e-screenshots/.
@@ -8,11 +8,13 @@ The worker is `manage.py db_worker` in a process of its own, started by the `wor
 against the live server's test database and storage directories.
 """
 
+import datetime as dt
 import os
 import re
 import signal
 import subprocess
 import sys
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,11 @@ from django.conf import settings as django_settings
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from backup.models import StoredBackup
+from backup.models import Alert, Schedule, StoredBackup, Trigger
 from backup.statistics import tenant_statistics
+from backup.stored import backups
+from backup.stored.alerts import raise_alert
+from backup.stored.drills import request_drill
 from tenants.models import Tenant
 from tests import factories as f
 from tests.backup_support import parse, populate
@@ -331,3 +336,97 @@ def test_stored_backup_create_download_restore_as_new_tenant(
     expect(page.locator("h1")).to_have_text("Backup of Fell Works Copy")
     steps.shot("new-tenant-page")
     assert worker.alive()
+
+
+def test_schedule_edited_in_the_browser(page: Page, live_server: Any) -> None:
+    tenant = f.TenantFactory(name="Crag Pit", slug="crag")
+    populate(tenant)
+    owner = f.UserFactory(username="crag-owner", is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=owner, role="owner")
+    raise_alert(
+        tenant, Alert.Kind.MISSED, "slot", "The backup slot of 2026-12-08 02:00 UTC passed."
+    )
+    steps = Steps(page, "schedule-")
+    schedule = page.locator("#backup-schedule")
+
+    log_in(page, live_server, steps, "crag-owner")
+    page.get_by_role("link", name="Export and import").click()
+    expect(page.locator("#backup-alerts")).to_contain_text("2026-12-08 02:00 UTC passed")
+    expect(page.locator("#schedule-when")).to_contain_text("Daily at 02:00")
+    steps.shot("page")
+
+    page.get_by_text("Change the schedule").click()
+    page.select_option("#id_schedule_frequency", "weekly")
+    page.fill("#id_schedule_time", "25:00")
+    page.get_by_role("button", name="Save schedule").click()
+    # Both mistakes beside their fields; the form stays open with what was typed.
+    expect(schedule.locator(".field-weekday .errorlist")).to_contain_text("needs the day of the")
+    expect(schedule.locator(".field-time .errorlist")).to_contain_text("'25:00' is not a time")
+    expect(page.locator("#id_schedule_time")).to_have_value("25:00")
+    steps.shot("errors")
+    assert Schedule.objects.get(tenant=tenant).frequency == "daily"
+
+    page.select_option("#id_schedule_weekday", "thursday")
+    page.fill("#id_schedule_time", "04:30")
+    page.fill("#id_schedule_timezone", "America/New_York")
+    page.uncheck("#id_schedule_drill")
+    page.check("#id_schedule_include_deleted")
+    page.fill("#id_schedule_keep_last", "10")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator(".messagelist")).to_contain_text("Schedule saved.")
+    expect(page.locator("#schedule-when")).to_have_text(
+        "Weekly on Thursday at 04:30, America/New_York time"
+    )
+    expect(page.locator("#schedule-drill")).to_have_text("Off")
+    page.screenshot(path=SCREENSHOTS / "schedule.png", full_page=True)
+
+    saved = Schedule.objects.get(tenant=tenant)
+    assert (saved.frequency, saved.weekday, saved.time) == ("weekly", 3, dt.time(4, 30))
+    assert (saved.timezone, saved.drill, saved.keep_last) == ("America/New_York", False, 10)
+    assert saved.options == {"include_audit_logs": False, "include_deleted": True}
+    assert saved.updated_by == owner
+    local = saved.next_slot_at.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    assert (local.weekday(), local.strftime("%H:%M")) == (3, "04:30")
+    expect(page.locator("#schedule-next")).to_contain_text(
+        f"{local:%a %Y-%m-%d} 04:30 America/New_York"
+    )
+
+
+def test_stored_backups_verified_kept_and_alerts_on_the_index(page: Page, live_server: Any) -> None:
+    tenant = f.TenantFactory(name="Scar Quarry", slug="scar")
+    populate(tenant)
+    owner = f.UserFactory(username="scar-owner", is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=owner, role="owner")
+    f.UserFactory(username="root", is_staff=True, is_superuser=True)
+    # Jobs run in this process as they are asked for (the tests' immediate task backend).
+    made = [backups.request_backup(tenant, user=owner, trigger=Trigger.PAGE) for _ in range(2)]
+    request_drill(made[0])
+    raise_alert(tenant, Alert.Kind.DRILL_FAILED, "b", "The restore drill of a backup failed.")
+    steps = Steps(page, "retention-")
+    stored = page.locator("#backup-stored-table")
+
+    log_in(page, live_server, steps, "scar-owner")
+    page.get_by_role("link", name="Export and import").click()
+    verified = stored.locator(f"#backup-{made[0].id}-more")  # the backup's second line
+    expect(verified.locator("td.verification")).to_have_text(re.compile(r"Verified in \d+\.\d s"))
+    expect(stored.locator(f"#backup-{made[1].id}-more td.verification")).to_have_text(
+        "Not verified"
+    )
+    expect(verified.locator("td.retention")).to_contain_text("Expires")
+    verified.get_by_role("button", name="Keep").click()
+    expect(page.locator(".messagelist")).to_contain_text("is kept until you release it")
+    expect(verified.locator("td.retention")).to_contain_text("Kept")
+    expect(verified.get_by_role("button", name="Release")).to_be_visible()
+    steps.shot("kept")
+    made[0].refresh_from_db()
+    assert made[0].keep and made[0].expires_at is None
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, live_server, steps, "root")
+    alerts = page.locator("#backup-alerts")
+    expect(alerts).to_contain_text("Restore drill failed")
+    expect(alerts).to_contain_text("The restore drill of a backup failed.")
+    alerts.get_by_role("link", name="Scar Quarry").click()
+    expect(page.locator("h1")).to_have_text("Backup of Scar Quarry")
+    expect(page.locator("#backup-alerts")).to_contain_text("The restore drill of a backup failed.")
+    steps.shot("superuser-tenant-page")
