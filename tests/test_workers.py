@@ -117,7 +117,7 @@ from backup.stored.backups import request_backup
 from tenants.models import Tenant
 
 result = [
-    str(request_backup(tenant, user=None, trigger="schedule").id)
+    str(request_backup(tenant, user=None, trigger="command").id)
     for tenant in Tenant.objects.order_by("slug")
     for _ in range(each)
 ]

@@ -82,6 +82,7 @@ def _new_schedule(tenant_id: Any, tenant_zone: str | None, now: dt.datetime) -> 
         enabled=bool(settings.BACKUP_SCHEDULE_ENABLED),
         time=_default_time(),
         timezone=_default_zone(tenant_zone),
+        options=dataclasses.asdict(ExportOptions()),
         drill=bool(settings.BACKUP_DRILL_ENABLED),
         keep_last=int(settings.BACKUP_KEEP_LAST),
         keep_monthly=int(settings.BACKUP_KEEP_MONTHLY),
@@ -92,16 +93,14 @@ def _new_schedule(tenant_id: Any, tenant_zone: str | None, now: dt.datetime) -> 
 
 
 def schedule_of(tenant: Tenant) -> Schedule:
-    """The tenant's schedule; a tenant that has none gets the deployment's defaults (a daily
-    backup at `BACKUP_SCHEDULE_TIME` in the tenant's own time zone)."""
+    """The tenant's schedule. A tenant that has none yet is shown the deployment's defaults (a
+    daily backup at `BACKUP_SCHEDULE_TIME` in its own time zone), unsaved: reading writes
+    nothing; the scheduler's pass, or a change, saves it."""
     schedule = Schedule.objects.filter(tenant=tenant).first()
     if schedule is not None:
         return schedule
     zone = TenantSettings.objects.filter(tenant=tenant).values_list("timezone", flat=True).first()
-    Schedule.objects.bulk_create(
-        [_new_schedule(tenant.pk, zone, timezone.now())], ignore_conflicts=True
-    )
-    return Schedule.objects.get(tenant=tenant)
+    return _new_schedule(tenant.pk, zone, timezone.now())
 
 
 def ensure_schedules(now: dt.datetime | None = None) -> int:
@@ -147,7 +146,9 @@ def update_schedule(tenant: Tenant, changes: dict[str, Any], *, user: Any) -> Sc
     if unknown:
         raise InvalidSchedule({name: "is not a schedule setting." for name in unknown})
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().get(pk=schedule_of(tenant).pk)
+        if not Schedule.objects.filter(tenant=tenant).exists():
+            Schedule.objects.bulk_create([schedule_of(tenant)], ignore_conflicts=True)
+        schedule = Schedule.objects.select_for_update().get(tenant=tenant)
         before = describe(schedule)
         values = _checked({**_editable_values(schedule), **changes})
         for name, value in values.items():
