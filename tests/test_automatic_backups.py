@@ -5,6 +5,7 @@ alerts and `backup_health`. Real schedulers and workers in separate processes ar
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -298,10 +299,10 @@ def test_a_drill_of_a_corrupted_file_fails_with_its_problems_and_alerts(
     with run_jobs():
         enqueue_due(utc(2026, 12, 8, 2, 0))
     backup = StoredBackup.objects.get(tenant=tenant)
-    path = storage.backup_storage().path(backup.storage_name)
-    data = bytearray(open(path, "rb").read())
+    path = Path(storage.backup_storage().path(backup.storage_name))
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(path, "wb").write(bytes(data))
+    path.write_bytes(bytes(data))
     before = tenant_data()
     with run_jobs():
         drill = request_drill(backup)
