@@ -550,5 +550,12 @@ def test_a_refused_form_makes_no_schedule_for_a_tenant_without_one(
     assert response.status_code == 400
     body = text(response)
     assert "'25:00' is not a time of day" in field_row(body, "time")
-    assert "This tenant has no schedule yet" in body
+    assert "Daily" in body  # the default schedule is shown, not saved
+    assert database() == before
+
+
+def test_opening_the_page_saves_no_schedule(client: Client, tenant: Tenant) -> None:
+    login(client, tenant)
+    before = database()
+    assert client.get(url(tenant, "backup_tenant")).status_code == 200
     assert database() == before

@@ -162,11 +162,9 @@ def _tenant_page(
     status: int = 200,
 ) -> HttpResponse:
     reg = registry()
-    # Made by the page's GET (`tenant_page`) or the scheduler: a page that answers a refused form
-    # changes nothing, so it shows none when neither has run yet.
-    schedule = Schedule.objects.filter(tenant=tenant).first()
-    described = schedules.describe(schedule) if schedule is not None else None
-    if schedule_form is None and described is not None:
+    schedule = schedules.schedule_of(tenant)  # the defaults, unsaved, until one is saved
+    described = schedules.describe(schedule)
+    if schedule_form is None:
         schedule_form = ScheduleForm(initial=ScheduleForm.initial_from(described))
     stored = list(backups.backups_of(tenant)[: BACKUPS_SHOWN + 1])
     recent_restores = list(restores.restores_of(tenant)[:RESTORES_SHOWN])
@@ -237,9 +235,7 @@ def _import_form(request: HttpRequest, *args: Any) -> ImportForm:
 
 @require_GET
 def tenant_page(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = _tenant(request, slug)
-    schedules.schedule_of(tenant)  # a tenant without a schedule gets the default one
-    return _tenant_page(request, tenant)
+    return _tenant_page(request, _tenant(request, slug))
 
 
 def _throttled(request: HttpRequest, tenant: Tenant, scope: str) -> HttpResponse | None:
