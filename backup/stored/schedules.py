@@ -142,15 +142,14 @@ def update_schedule(tenant: Tenant, changes: dict[str, Any], *, user: Any) -> Sc
     "Europe/Berlin", "monday" or 0) after checking all of them; audited with before and after.
 
     Raises `InvalidSchedule` naming every field that is wrong; nothing is saved then."""
-    unknown = sorted(set(changes) - set(EDITABLE))
-    if unknown:
-        raise InvalidSchedule({name: "is not a schedule setting." for name in unknown})
+    unknown = {name: "is not a schedule setting." for name in sorted(set(changes) - set(EDITABLE))}
+    known = {name: value for name, value in changes.items() if name in EDITABLE}
     with transaction.atomic():
         if not Schedule.objects.filter(tenant=tenant).exists():
             Schedule.objects.bulk_create([schedule_of(tenant)], ignore_conflicts=True)
         schedule = Schedule.objects.select_for_update().get(tenant=tenant)
         before = describe(schedule)
-        values = _checked({**_editable_values(schedule), **changes})
+        values = _checked({**_editable_values(schedule), **known}, unknown)
         for name, value in values.items():
             setattr(schedule, name, value)
         if values["frequency"] == Frequency.DAILY:
@@ -159,12 +158,14 @@ def update_schedule(tenant: Tenant, changes: dict[str, Any], *, user: Any) -> Sc
         _plan_next(schedule, timezone.now())
         schedule.save()
         retention.refresh_expiry(schedule)
-        record(
-            tenant,
-            "backup.schedule.updated",
-            actor=user,
-            details={"before": before, "after": describe(schedule)},
-        )
+        after = describe(schedule)
+        if {k: before[k] for k in EDITABLE} != {k: after[k] for k in EDITABLE}:
+            record(
+                tenant,
+                "backup.schedule.updated",
+                actor=user,
+                details={"before": before, "after": after},
+            )
     return schedule
 
 
@@ -172,8 +173,10 @@ def _editable_values(schedule: Schedule) -> dict[str, Any]:
     return {name: getattr(schedule, name) for name in EDITABLE}
 
 
-def _checked(values: dict[str, Any]) -> dict[str, Any]:
-    errors: dict[str, str] = {}
+def _checked(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """The values as they are stored, or `InvalidSchedule` naming every wrong one (`errors`
+    holds those already found)."""
+    errors = dict(errors)
     result: dict[str, Any] = {}
     for name in ("enabled", "drill"):
         if isinstance(values[name], bool):
