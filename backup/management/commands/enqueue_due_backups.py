@@ -3,6 +3,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from backup.stored.alerts import detect_missed
@@ -30,12 +31,25 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["at"] and options["loop"]:
             raise CommandError("--at makes one pass at a given moment: it cannot --loop.")
-        while True:
+        if not options["loop"]:
             self.report(enqueue_due(options["at"]))
             detect_missed(options["at"])
-            if not options["loop"]:
-                return
-            time.sleep(options["interval"])
+            return
+        try:
+            while True:
+                try:
+                    self.report(enqueue_due())
+                    detect_missed()
+                except DatabaseError as exc:
+                    # The database away for a moment must not stop the schedule: the next pass
+                    # catches up what this one could not enqueue.
+                    self.stderr.write(
+                        f"The pass failed, retrying in {options['interval']} s: {exc}"
+                    )
+                    close_old_connections()
+                time.sleep(options["interval"])
+        except KeyboardInterrupt:
+            return
 
     def report(self, result: SchedulerPass) -> None:
         line = (
