@@ -8,6 +8,7 @@ vendor as the test run's: a file on SQLite, a fresh database on PostgreSQL.
 """
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -85,6 +86,13 @@ class Database:
         value = uuid.UUID(str(value))
         return value if self.postgresql else value.hex
 
+    def moment(self, value: dt.datetime) -> Any:
+        """An aware datetime as a query parameter for a datetime column (SQLite: the text
+        Django writes, in UTC)."""
+        if self.postgresql:
+            return value
+        return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
     def _connect(self) -> Any:
         if self._connection is None:
             if self.postgresql:
@@ -98,7 +106,7 @@ class Database:
             sql = sql.replace("%s", "?")
         cursor = self._connect().execute(sql, params)
         try:
-            return list(cursor.fetchall())
+            return list(cursor.fetchall()) if cursor.description is not None else []
         finally:
             cursor.close()
 
@@ -137,8 +145,16 @@ class Database:
             self._connection = None
 
 
+# The PostgreSQL server CI always runs; a test that needs PostgreSQL whatever the test run's
+# vendor makes its database there when the run itself is on SQLite.
+LOCAL_POSTGRESQL = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
+
+
 def _server_params() -> dict[str, Any]:
-    """How to reach the PostgreSQL server of the test run (its maintenance database)."""
+    """How to reach the PostgreSQL server of the test run (its maintenance database), or the
+    local one when the test run is on another vendor."""
+    if connection.vendor != "postgresql":
+        return {"dbname": "postgres", **LOCAL_POSTGRESQL}
     db = settings.DATABASES["default"]
     params = {"dbname": "postgres", "user": db.get("USER") or "postgres"}
     for name, key in (("host", "HOST"), ("port", "PORT"), ("password", "PASSWORD")):
@@ -159,9 +175,15 @@ def _admin(sql: str) -> None:
         admin.execute(sql)
 
 
-def new_database(directory: Path, *, template: Database | None = None) -> Database:
-    """A database of the test run's vendor, empty or a copy of `template`."""
-    if connection.vendor == "postgresql":
+def new_database(
+    directory: Path, *, template: Database | None = None, vendor: str | None = None
+) -> Database:
+    """A database of `vendor` ("sqlite" or "postgresql"; by default the template's, else the
+    test run's), empty or a copy of `template` (of the same vendor)."""
+    vendor = vendor or (template.vendor if template is not None else connection.vendor)
+    if template is not None and template.vendor != vendor:
+        raise ValueError(f"A {vendor} database cannot copy a {template.vendor} template.")
+    if vendor == "postgresql":
         name = f"tb_proc_{uuid.uuid4().hex[:16]}"
         copy = f" TEMPLATE {template.name}" if template is not None else ""
         _admin(f"CREATE DATABASE {name}{copy}")
@@ -204,9 +226,9 @@ def environment(db: Database, directory: Path, **extra: Any) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    """Run `manage.py args` to its end; its output, or an error with what it printed."""
-    done = subprocess.run(
+def command(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `manage.py args` to its end, whatever its exit status."""
+    return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
         env=env,
         cwd=BASE_DIR,
@@ -214,6 +236,11 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
         text=True,
         timeout=timeout,
     )
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run `manage.py args` to its end; its output, or an error with what it printed."""
+    done = command(env, *args, timeout=timeout)
     if done.returncode:
         raise AssertionError(
             f"manage.py {args[0]} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
