@@ -43,6 +43,9 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)  # "host:pid" of the worker running it
+    # When the task backend accepted the job (`backup.stored.tasks.hand_over`); still empty a
+    # while after creation, the hand-over was lost (a scheduler killed, Redis away).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

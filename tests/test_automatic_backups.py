@@ -516,3 +516,38 @@ def _health() -> tuple[int, str]:
     except SystemExit as exc:
         return int(exc.code), out.getvalue()
     return 0, out.getvalue()
+
+
+# A hand-over to the task backend that was lost ------------------------------------------------
+
+
+def test_a_backup_whose_hand_over_was_lost_is_enqueued_again_by_the_next_pass(
+    tenant, no_window, run_jobs
+):
+    # A scheduler killed after its transaction committed, before the task backend (RQ) had
+    # the jobs: rows queued, never stamped as handed over.
+    daily_at(tenant)
+    lost = StoredBackup.objects.create(
+        tenant=tenant, trigger=Trigger.SCHEDULE, scheduled_for=utc(2026, 12, 7, 2, 0)
+    )
+    StoredBackup.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - dt.timedelta(minutes=5),
+        storage_name=storage.storage_name(tenant.pk, lost.pk),
+    )
+    just_made = StoredBackup.objects.create(tenant=tenant, trigger=Trigger.PAGE)
+    with run_jobs():
+        result = enqueue_due(utc(2026, 12, 7, 13, 0))  # nothing due
+    assert (result.due, result.requeued) == (0, 1)
+    lost.refresh_from_db()
+    assert lost.status == Status.SUCCEEDED and lost.enqueued_at is not None
+    just_made.refresh_from_db()  # still within its minute: its hand-over may be under way
+    assert just_made.status == Status.QUEUED
+    assert enqueue_due(utc(2026, 12, 7, 13, 1)).requeued == 0
+
+
+def test_handed_over_jobs_are_stamped(tenant, no_window, run_jobs):
+    daily_at(tenant)
+    with run_jobs():
+        result = enqueue_due(utc(2026, 12, 8, 2, 0))
+    backup = StoredBackup.objects.get(pk=result.enqueued[0])
+    assert backup.enqueued_at is not None

@@ -13,7 +13,6 @@ import uuid
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -83,10 +82,9 @@ def request_backup(
         actor=user,
         details={"backup": str(backup.id), "trigger": trigger, "options": backup.options},
     )
-    from backup.stored.tasks import make_backup  # the task module imports this one
+    from backup.stored.tasks import hand_over, make_backup  # the task module imports this one
 
-    backup_id = str(backup.id)
-    transaction.on_commit(lambda: make_backup.enqueue(backup_id))
+    hand_over(make_backup, StoredBackup, [backup.id])
     return backup
 
 

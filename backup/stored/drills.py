@@ -28,11 +28,10 @@ Status = Drill.Status
 
 def request_drill(backup: StoredBackup) -> Drill:
     """Create the drill's row and enqueue it (after the caller's transaction commits)."""
-    from backup.stored.tasks import drill_backup  # the task module imports this one
+    from backup.stored.tasks import drill_backup, hand_over  # the task module imports this one
 
     drill = Drill.objects.create(tenant_id=backup.tenant_id, backup=backup, trigger=backup.trigger)
-    drill_id = str(drill.id)
-    transaction.on_commit(lambda: drill_backup.enqueue(drill_id))
+    hand_over(drill_backup, Drill, [drill.id])
     return drill
 
 

@@ -19,7 +19,6 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -110,9 +109,7 @@ def request_restore(
 def _enqueue(task_name: str, restore: Restore) -> None:
     from backup.stored import tasks  # the task module imports this one
 
-    restore_id = str(restore.id)
-    task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.enqueue(restore_id))
+    tasks.hand_over(getattr(tasks, task_name), Restore, [restore.id])
 
 
 def options_of(restore: Restore) -> ImportOptions:

@@ -264,11 +264,12 @@ class SchedulerPass:
     already: int = 0  # slots another scheduler had enqueued first
     late: list[tuple[str, dt.datetime, int]] = dataclasses.field(default_factory=list)
     schedules_made: int = 0
+    requeued: int = 0  # backups and drills whose hand-over to the task backend was lost
 
 
 def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
     """Enqueue every scheduled backup due at `at` (default now): one per tenant and slot."""
-    from backup.stored.tasks import enqueue_all, make_backup  # they import the services
+    from backup.stored.tasks import hand_over, make_backup, requeue_lost  # they import this
 
     at = at or timezone.now()
     result = SchedulerPass(at=at, schedules_made=ensure_schedules(at))
@@ -330,7 +331,8 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
             for b in made
         )
         result.enqueued = [str(b.pk) for b in made]
-        enqueue_all(make_backup, result.enqueued)
+        hand_over(make_backup, StoredBackup, result.enqueued)
+    result.requeued = requeue_lost()
     alerts.slots_caught_up_late(result.late, at)
     return result
 

@@ -3,12 +3,16 @@
 row, which holds everything else; the row, not the task backend's record, is what the page and
 the API show."""
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 from django.tasks import Task, task
+from django.utils import timezone
 from django_tasks_db import DatabaseBackend
 
+from backup.models import Drill, Job, StoredBackup
 from backup.stored import backups, drills, restores
 
 
@@ -36,16 +40,40 @@ def drill_backup(drill_id: str) -> str:
     return drill.status if drill else "skipped"
 
 
-def enqueue_all(job: Task, ids: Iterable[str]) -> None:
-    """Enqueue one job per id once the caller's transaction commits. A queue kept in this same
-    database (django-tasks-db) gets them inside the transaction instead: the jobs then commit
-    with the rows they work on, so a process killed in between loses neither."""
-    ids = list(ids)
+def hand_over(job: Task, model: type[Job], ids: Iterable[Any]) -> None:
+    """Enqueue one job per row once the caller's transaction commits, and stamp the rows'
+    `enqueued_at` once the task backend has them. A queue kept in this same database
+    (django-tasks-db) gets them inside the transaction instead: jobs and rows then commit
+    together. Elsewhere (RQ) a process killed in between leaves rows without the stamp, which
+    the scheduler's next pass hands over again (`requeue_lost`)."""
+    ids = [str(i) for i in ids]
+    if not ids:
+        return
+
+    def enqueue() -> None:
+        for i in ids:
+            job.enqueue(i)
+        model.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+
     if (
         isinstance(job.get_backend(), DatabaseBackend)
         and transaction.get_connection().in_atomic_block
     ):
-        for i in ids:
-            job.enqueue(i)
-        return
-    transaction.on_commit(lambda: [job.enqueue(i) for i in ids])
+        enqueue()
+    else:
+        transaction.on_commit(enqueue)
+
+
+def requeue_lost(older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
+    """Hand over again the queued backups and drills whose hand-over never completed; a job
+    enqueued twice runs once (its lease). Returns how many."""
+    cutoff = timezone.now() - older_than
+    count = 0
+    for job, model in ((make_backup, StoredBackup), (drill_backup, Drill)):
+        lost = model.objects.filter(
+            status="queued", worker="", enqueued_at__isnull=True, created_at__lt=cutoff
+        ).values_list("pk", flat=True)
+        ids = list(lost)
+        hand_over(job, model, ids)
+        count += len(ids)
+    return count

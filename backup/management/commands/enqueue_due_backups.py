@@ -60,6 +60,8 @@ class Command(BaseCommand):
             line += f", {result.already} already enqueued by another scheduler"
         if result.late:
             line += f", {len(result.late)} made late (their slots were missed)"
+        if result.requeued:
+            line += f"; {result.requeued} job(s) whose hand-over was lost enqueued again"
         if result.schedules_made:
             line += f"; {result.schedules_made} new tenant(s) given the default schedule"
         self.stdout.write(line + ".")
