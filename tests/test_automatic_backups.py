@@ -207,7 +207,7 @@ def test_after_downtime_a_missed_slot_is_caught_up_once_and_reported(tenant, own
     assert StoredBackup.objects.get().scheduled_for == utc(2026, 12, 8, 2, 0)
     alert = Alert.objects.get(tenant=tenant)
     assert alert.kind == Alert.Kind.MISSED
-    assert "2026-12-03 02:00 UTC and 5 later slot(s)" in alert.message
+    assert "slot of 2026-12-03 02:00 UTC and the 4 after it" in alert.message
     assert "owner@north.example" in mail.outbox[-1].to
     assert "slot passed without a backup" in mail.outbox[-1].subject
     assert enqueue_due(utc(2026, 12, 8, 9, 31)).enqueued == []

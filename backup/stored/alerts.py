@@ -111,7 +111,7 @@ def slots_caught_up_late(late: list[tuple[str, dt.datetime, int]], at: dt.dateti
         tenant = tenants.get(tenant_id) or tenants.get(_uuid(tenant_id))
         if tenant is None or first is None:
             continue
-        also = f" and {skipped} later slot(s)" if skipped > 1 else ""
+        also = f" and the {skipped - 1} after it" if skipped > 1 else ""
         message = (
             f"No scheduler ran at the backup slot of {_slot(first)}{also}: the backup was made "
             f"late, at {_slot(at)}, once for all of them."
