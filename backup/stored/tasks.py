@@ -61,7 +61,9 @@ def hand_over(job: Task, model: type[Job], ids: Iterable[Any]) -> None:
     ):
         enqueue()
     else:
-        transaction.on_commit(enqueue)
+        # robust: a task backend that refuses (Redis away) is logged, not raised into the
+        # request or the pass that already committed its rows; `requeue_lost` retries.
+        transaction.on_commit(enqueue, robust=True)
 
 
 def requeue_lost(older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
