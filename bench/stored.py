@@ -10,9 +10,12 @@ It seeds a tenant (as bench/run.py does), times the plain export (bench/op.py, m
 `db_worker` beside it and, through the API: creates a stored backup and waits for it, then
 restores it (replace, with the undo backup that users get by default) and confirms. Meanwhile a
 client polls the job's status, the list and the tenant's page on Admin > Backup every 0.2 s;
-every request's time is kept. Targets:
+every request's time is kept. Then the restore drill of the same stored backup: its
+`restore_and_count` (a new tenant restored in a transaction rolled back, its rows counted)
+against `preview_import` of the same file from storage as a new tenant, each in its own process,
+alternating, and one drill job run by the worker. Targets:
 stored backup rows/s >= 0.8x the plain export's, its file no larger than gzip -6 of the plain
-JSON, the worker's peak RSS <= 200 MB, no request over 2 s.
+JSON, the worker's peak RSS <= 200 MB, no request over 2 s, the drill <= 1.1x the preview's time.
 """
 
 import argparse
@@ -22,6 +25,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +46,7 @@ TARGETS = {
     "stored file / gzip -6 file (bytes)": ("<= 1.0", lambda v: v <= 1.0),
     "worker peak RSS (MB)": ("<= 200", lambda v: v <= 200),
     "longest request (s)": ("<= 2", lambda v: v <= 2.0),
+    "restore drill / preview (time)": ("<= 1.1", lambda v: v <= 1.1),
 }
 
 
@@ -195,6 +200,90 @@ def token_for_superuser(env: dict[str, str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+# One step of the drill's measurement in a process of its own (`manage.py shell -c`): the preview
+# of the stored file as a new tenant, or the drill's restore and count, timed without Django's
+# start-up; or a drill job handed to the worker.
+DRILL_SCRIPT = """
+import json, time
+from backup.models import StoredBackup
+from backup.restore import ImportOptions, Mode, preview_import
+from backup.stored import storage
+from backup.stored.drills import request_drill, restore_and_count
+from backup.stored.leases import Lease
+backup = StoredBackup.objects.get(pk={backup_id!r})
+found = {{}}
+started = time.perf_counter()
+if {what!r} == "preview":
+    handle = storage.open_stored(backup.storage_name)
+    try:
+        report = preview_import(handle, options=ImportOptions(
+            mode=Mode.NEW_TENANT, new_tenant_slug="bench-drill-preview",
+            new_tenant_name="Bench drill preview"))
+    finally:
+        handle.close()
+    found["rows"] = report.totals().in_file
+elif {what!r} == "drill":
+    restored, found["problems"] = restore_and_count(backup, Lease(StoredBackup, backup.id))
+    found["rows"] = sum(restored.values())
+else:
+    found["drill"] = str(request_drill(backup).id)
+found["seconds"] = time.perf_counter() - started
+print(json.dumps(found))
+"""
+
+
+def drill_step(bench: Bench, env: dict[str, str], backup_id: str, what: str) -> dict[str, Any]:
+    if what != "request":
+        bench.analyze(env["DATABASE_URL"])  # as run.py before each import: from a vacuumed state
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "shell",
+            "-c",
+            DRILL_SCRIPT.format(backup_id=backup_id, what=what),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def drill(bench: Bench, env: dict[str, str], api: "Api", backup_id: str) -> dict[str, Any]:
+    """The restore drill of the stored backup: `restore_and_count` against the preview of the
+    same file as a new tenant (alternating, `bench.repeat` runs each, medians), then one drill
+    job through the worker, as a schedule's drill runs."""
+    runs: dict[str, list[dict[str, Any]]] = {"preview": [], "drill": []}
+    for _ in range(bench.repeat):
+        for what in ("preview", "drill"):
+            runs[what].append(drill_step(bench, env, backup_id, what))
+    problems = [p for run in runs["drill"] for p in run["problems"]]
+    if problems:
+        raise SystemExit(f"the restore drill found problems: {problems[:5]}")
+    requested = drill_step(bench, env, backup_id, "request")["drill"]
+    while True:
+        verification = api.call("GET", f"backups/{backup_id}/")["verification"]
+        if verification and verification["status"] in ("passed", "failed"):
+            break
+        time.sleep(0.2)
+    if verification["status"] != "passed":
+        raise SystemExit(f"the drill job {requested} failed: {verification['problems'][:5]}")
+    figures: dict[str, Any] = {"rows": runs["drill"][0]["rows"]}
+    for what, results in runs.items():
+        seconds = [r["seconds"] for r in results]
+        figures[f"{what}_seconds"] = statistics.median(seconds)
+        figures[f"{what}_runs"] = seconds
+    figures["job_seconds"] = verification["seconds"]
+    print(
+        f"    restore drill  preview {figures['preview_seconds']:.1f} s, restore and count "
+        f"{figures['drill_seconds']:.1f} s, drill job {figures['job_seconds']:.1f} s",
+        flush=True,
+    )
+    return figures
+
+
 def run(bench: Bench, readings: int) -> dict[str, Any]:
     print(f"== {bench.database}, {readings:,} readings, stored backups", flush=True)
     name = f"tb_bench_stored_{readings}"
@@ -252,6 +341,8 @@ def run(bench: Bench, readings: int) -> dict[str, Any]:
             flush=True,
         )
         figures["worker_rss_mb"] = peak_rss_mb(processes[1].pid)
+        # After the figures above, so that none of them follows the drills' rolled-back rows.
+        figures["drill"] = drill(bench, env, api, created["id"])
     finally:
         for process in processes:
             process.terminate()
@@ -267,12 +358,17 @@ def run(bench: Bench, readings: int) -> dict[str, Any]:
         ("stored file / gzip -6 file (bytes)", figures["stored"]["bytes"] / len(gzip.stdout)),
         ("worker peak RSS (MB)", figures["worker_rss_mb"]),
         ("longest request (s)", longest[0]),
+        (
+            "restore drill / preview (time)",
+            figures["drill"]["drill_seconds"] / figures["drill"]["preview_seconds"],
+        ),
     ]
     return figures
 
 
 def markdown(database: str, readings: int, figures: dict[str, Any], command: str) -> str:
     export = figures["plain_export"]
+    drill = figures["drill"]
     lines = [
         f"# Stored backups, {database}, {readings:,} readings, "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -293,6 +389,18 @@ def markdown(database: str, readings: int, figures: dict[str, Any], command: str
         f"{figures['restore']['preview_seconds']:.1f} | | |",
         f"| restore: undo backup + replace | {figures['restore']['rows']:,} | "
         f"{figures['restore']['import_seconds']:.1f} | | |",
+        f"| drill's baseline: preview as a new tenant, from storage | {drill['rows']:,} | "
+        f"{drill['preview_seconds']:.1f} | {drill['rows'] / drill['preview_seconds']:,.0f} | |",
+        f"| restore drill: restore as a new tenant, count, roll back | {drill['rows']:,} | "
+        f"{drill['drill_seconds']:.1f} | {drill['rows'] / drill['drill_seconds']:,.0f} | |",
+        f"| restore drill job (worker) | {drill['rows']:,} | {drill['job_seconds']:.1f} | | |",
+        "",
+        "The drill and its baseline ran alternating, each in its own process after a `VACUUM "
+        "ANALYZE` on PostgreSQL, after the restore above: medians of "
+        + ", ".join(f"{s:.1f}" for s in drill["preview_runs"])
+        + " s (preview) and "
+        + ", ".join(f"{s:.1f}" for s in drill["drill_runs"])
+        + " s (drill); the drill job ran once, handed to the worker.",
         "",
         f"{figures['requests']} requests while both ran; the longest: "
         f"{figures['longest_request']['request']} "
