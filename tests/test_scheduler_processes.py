@@ -1,7 +1,8 @@
 """The scheduler (`manage.py enqueue_due_backups`) and the workers as real processes: two
 schedulers racing for the same slot while two workers make the backups and their drills (on
 PostgreSQL, always, and on SQLite), a worker killed during a scheduled backup, the scheduler
-kept running with `--loop` and stopped by a signal.
+kept running with `--loop` and stopped by a signal, and backups whose hand-over to RQ was
+refused (Redis away) handed over again by a later pass to an RQ worker.
 
 Each test works on a database of its own (`tests/processes.py`) with twenty small tenants. The
 slot is a minute shortly before now, so that nothing else is due or missed: what `backup_health`
@@ -9,10 +10,12 @@ reports is only what the test did.
 """
 
 import datetime as dt
+import json
 import re
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +26,7 @@ from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from backup.models import Alert, Drill, Schedule, StoredBackup
-from tenants.models import Tenant
+from tenants.models import AuditLog, Tenant
 
 from .processes import (
     BASE_DIR,
@@ -36,6 +39,8 @@ from .processes import (
     files_under,
     manage,
     new_database,
+    redis_database,
+    rq_worker,
     shell,
     wait_for,
 )
@@ -47,6 +52,7 @@ SCHEDULES = Schedule._meta.db_table
 ALERTS = Alert._meta.db_table
 TENANTS = Tenant._meta.db_table
 TASKS = DBTaskResult._meta.db_table
+AUDIT = AuditLog._meta.db_table
 SLUGS = [f"tenant-{n:02}" for n in range(20)]
 VENDORS = ("sqlite", "postgresql")
 
@@ -189,6 +195,13 @@ class Site:
         """The task backend's records: (task, status) and how many."""
         rows = self.db.query(f"SELECT task_path, status FROM {TASKS}")
         return Counter((path.rsplit(".", 1)[-1], status) for path, status in rows)
+
+    def rq_worker(self, env: dict[str, str]) -> Process:
+        return rq_worker(env, self._log("rqworker"))
+
+    def audit(self, action: str) -> list[dict[str, Any]]:
+        rows = self.db.query(f"SELECT details FROM {AUDIT} WHERE action = %s", (action,))
+        return [json.loads(d) if isinstance(d, str) else d for (d,) in rows]
 
     def idle(self) -> bool:
         """Nothing queued or running, and each succeeded backup has its drill (the worker
@@ -377,3 +390,58 @@ def test_the_scheduler_in_a_loop_enqueues_what_becomes_due_until_stopped(
     assert sorted(set(passes)) == [0, 1] and sum(passes) == 2, output
     assert {b["status"] for b in site.backups()} == {"queued"}  # no worker here
     assert site.tasks() == {("make_backup", "READY"): 2}
+
+
+def test_backups_whose_hand_over_redis_refused_are_enqueued_again_by_a_later_pass(site_on, slot):
+    site = site_on()
+    pair = SLUGS[:2]
+    assert site.pin(pair, slot) == len(pair)
+    # Nothing listens on port 1: RQ refuses the jobs once the pass has committed its rows.
+    away = {**site.env, "BACKUP_TASK_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    refused = command(away, "enqueue_due_backups", "--at", slot.isoformat(), timeout=60)
+    output = f"{refused.stdout}\n{refused.stderr}"
+    assert refused.returncode == 0, output
+    found = PASS.search(refused.stdout)
+    assert found and found.groups() == ("2", "2", None), output
+    assert "Error calling hand_over.<locals>.enqueue in on_commit()" in refused.stderr, output
+    assert "connecting to 127.0.0.1:1. Connection refused" in refused.stderr, output
+    rows = site.db.query(f"SELECT id, status, enqueued_at, created_at FROM {BACKUPS}")
+    assert [(status, enqueued) for _, status, enqueued, _ in rows] == [("queued", None)] * 2
+
+    # Old enough for a later pass to take their hand-over as lost.
+    for backup_id, _, _, created in rows:
+        earlier = moment(created) - dt.timedelta(minutes=2)
+        site.db.query(
+            f"UPDATE {BACKUPS} SET created_at = %s WHERE id = %s",
+            (site.db.moment(earlier), backup_id),
+        )
+    with redis_database() as redis_url:
+        env = {**site.env, "BACKUP_TASK_BACKEND": "rq", "REDIS_URL": redis_url}
+        # Stopped without waiting long: with redis-py 8.2, rq 3.0's worker may hang at shutdown
+        # until its pubsub thread's poll times out (when nothing runs any more).
+        worker = site.rq_worker(env).start()
+        try:
+            again = command(env, "enqueue_due_backups", "--at", slot.isoformat(), timeout=60)
+            wait_for(site.idle, timeout=60, what="the backups and drills to end", process=worker)
+            assert worker.running(), worker.tail()
+        finally:
+            worker.stop(timeout=3)
+    assert (again.returncode, again.stderr) == (0, ""), f"{again.stdout}\n{again.stderr}"
+    assert "; 2 job(s) whose hand-over was lost enqueued again." in again.stdout, again.stdout
+
+    backups = site.backups()
+    assert [(b["slug"], b["status"]) for b in backups] == [(slug, "succeeded") for slug in pair]
+    for backup in backups:
+        path = site.storage / backup["storage_name"]
+        assert path.is_file() and path.stat().st_size == backup["size"] > 0
+    # The refused hand-over never reached Redis, the second did: each backup made once.
+    ids = sorted(str(uuid.UUID(str(b["id"]))) for b in backups)
+    assert sorted(entry["backup"] for entry in site.audit("backup.stored.finished")) == ids
+    assert site.db.value(f"SELECT count(*) FROM {BACKUPS} WHERE enqueued_at IS NULL") == 0
+    # Their drills went through RQ too, handed over at once by the worker.
+    drills = site.db.query(f"SELECT backup_id, status, enqueued_at FROM {DRILLS}")
+    assert sorted(str(uuid.UUID(str(backup_id))) for backup_id, _, _ in drills) == ids
+    assert {status for _, status, _ in drills} == {"passed"}
+    assert all(enqueued is not None for _, _, enqueued in drills)
+    assert site.tasks() == {}  # nothing went through the database's queue
+    assert site.alerts() == []
