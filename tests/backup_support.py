@@ -1,5 +1,6 @@
 """Building tenants for backup tests, exporting them, and snapshotting the whole database."""
 
+import datetime as dt
 import io
 from typing import Any
 
@@ -100,3 +101,22 @@ def tenant_snapshot(tenant: Tenant) -> dict[str, list[dict[str, Any]]]:
         spec.name: list(spec.model.objects.filter(tenant=tenant).order_by("pk").values())
         for spec in registry().tenant_tables
     }
+
+
+# Schedules are planned from the real now; tests pin them to their first slot after this moment
+# instead, so that they pass on any day.
+EPOCH = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+
+
+def pin_next_slot(schedule: Any) -> Any:
+    """The schedule pointed at its first slot after EPOCH (its offset included)."""
+    from backup.models import Schedule
+    from backup.stored.schedules import rule_of
+
+    rule = rule_of(schedule)
+    slot = rule.next_slot(EPOCH)
+    Schedule.objects.filter(pk=schedule.pk).update(
+        next_slot_at=slot, next_run_at=slot + rule.offset
+    )
+    schedule.refresh_from_db()
+    return schedule

@@ -16,28 +16,18 @@ from django.utils import timezone
 from backup.models import Alert, Drill, Schedule, StoredBackup, Trigger
 from backup.stored import backups
 from backup.stored.alerts import detect_missed, open_alerts, raise_alert
-from backup.stored.schedules import enqueue_due, rule_of, schedule_of, update_schedule
+from backup.stored.schedules import enqueue_due, schedule_of, update_schedule
 from tenants.models import AuditLog, Tenant
-from tests import factories as f
-from tests.backup_support import snapshot
+from tests.backup_support import pin_next_slot, snapshot
+from tests.test_admin_stored import login as stored_login
+from tests.test_admin_stored import url
 
 pytestmark = pytest.mark.django_db
 
-# Schedules are planned from the real now; tests that need a slot at a known time pin it to the
-# first one after this moment, so that they pass on any day.
-EPOCH = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
-
 
 def login(client: Client, tenant: Tenant | None = None, role: str = "owner", **user: Any) -> Any:
-    person = f.UserFactory(is_staff=True, **user)
-    if tenant is not None:
-        f.MembershipFactory(tenant=tenant, user=person, role=role)
-    client.force_login(person)
-    return person
-
-
-def url(tenant: Tenant, name: str = "backup_tenant", **kwargs: Any) -> str:
-    return reverse(f"admin:{name}", kwargs={"slug": tenant.slug, **kwargs})
+    """Owners by default here: the schedule is theirs to change."""
+    return stored_login(client, tenant, role, **user)
 
 
 def keep_url(backup: StoredBackup, tenant: Tenant | None = None) -> str:
@@ -86,16 +76,6 @@ def form_data(**changes: Any) -> dict[str, Any]:
         **changes,
     }
     return {name: value for name, value in data.items() if value is not None}
-
-
-def pin_next_slot(schedule: Schedule) -> Schedule:
-    rule = rule_of(schedule)
-    slot = rule.next_slot(EPOCH)
-    Schedule.objects.filter(pk=schedule.pk).update(
-        next_slot_at=slot, next_run_at=slot + rule.offset
-    )
-    schedule.refresh_from_db()
-    return schedule
 
 
 def made_backup(tenant: Tenant, run_jobs: Any) -> StoredBackup:

@@ -14,18 +14,15 @@ from backup.models import Alert, Drill, Schedule, StoredBackup, Trigger
 from backup.stored import storage
 from backup.stored.alerts import raise_alert
 from backup.stored.drills import request_drill
-from backup.stored.schedules import EDITABLE, enqueue_due, rule_of, update_schedule
+from backup.stored.schedules import EDITABLE, enqueue_due, update_schedule
 from tenants.models import AuditLog, TenantSettings
 
 from . import factories as f
-from .backup_support import snapshot
+from .backup_support import pin_next_slot, snapshot
 from .test_api import client_for, member_of
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
-# Schedules are planned from the real now; the scheduled backups here are made for slots after
-# this moment instead, so that the tests pass on any day.
-EPOCH = dt.datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -76,18 +73,15 @@ def made_by_hand(tenant, *, days_ago: int = 1) -> StoredBackup:
 
 
 def scheduled_backup(tenant, run_jobs, *, drill: bool) -> StoredBackup:
-    """A scheduled backup of the slot after EPOCH, made (and drilled, with `drill`) by the
-    scheduler's pass and the jobs it enqueues."""
+    """A scheduled backup of its first slot after `backup_support.EPOCH`, made (and drilled,
+    with `drill`) by the scheduler's pass and the jobs it enqueues."""
     schedule = update_schedule(
         tenant, {"time": "02:00", "timezone": "UTC", "drill": drill}, user=None
     )
-    rule = rule_of(schedule)
-    slot = rule.next_slot(EPOCH)
-    Schedule.objects.filter(pk=schedule.pk).update(
-        next_slot_at=slot, next_run_at=slot + rule.offset
-    )
+    pin_next_slot(schedule)
     with run_jobs():
-        enqueue_due(slot + rule.offset)
+        enqueue_due(schedule.next_run_at)
+    slot = schedule.next_slot_at
     backup = StoredBackup.objects.get(tenant=tenant, trigger=Trigger.SCHEDULE)
     assert backup.status == StoredBackup.Status.SUCCEEDED, backup.error
     assert backup.scheduled_for == slot

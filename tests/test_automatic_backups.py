@@ -21,14 +21,13 @@ from backup.stored.drills import request_drill
 from backup.stored.schedules import (
     enqueue_due,
     ensure_schedules,
-    rule_of,
     schedule_of,
     update_schedule,
 )
 from tenants.models import AuditLog, Tenant, TenantSettings
 
 from . import factories as f
-from .backup_support import snapshot
+from .backup_support import pin_next_slot, snapshot
 
 pytestmark = pytest.mark.django_db
 Status = StoredBackup.Status
@@ -52,22 +51,12 @@ def no_window(settings):
     settings.BACKUP_SCHEDULE_WINDOW_MINUTES = 0
 
 
-# Schedules are planned from the real now; tests pin them to start after this moment instead,
-# so that they pass on any day.
-EPOCH = utc(2026, 12, 7, 12, 0)
-
-
 def daily_at(tenant, time="02:00", zone="UTC", **changes):
-    schedule = update_schedule(
-        tenant, {"time": time, "timezone": zone, "drill": False, **changes}, user=None
+    return pin_next_slot(
+        update_schedule(
+            tenant, {"time": time, "timezone": zone, "drill": False, **changes}, user=None
+        )
     )
-    rule = rule_of(schedule)
-    slot = rule.next_slot(EPOCH)
-    Schedule.objects.filter(pk=schedule.pk).update(
-        next_slot_at=slot, next_run_at=slot + rule.offset
-    )
-    schedule.refresh_from_db()
-    return schedule
 
 
 # Schedules -------------------------------------------------------------------------------
