@@ -88,7 +88,11 @@ class StoredBackup(Job):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        # The scheduler's pass looks for queued jobs by status and age each minute.
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "scheduled_for"], name="one_backup_per_slot")
         ]
@@ -126,6 +130,7 @@ class Drill(Job):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
 
     def __str__(self) -> str:
         return f"drill {self.id} of backup {self.backup_id} ({self.status})"
