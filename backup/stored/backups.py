@@ -138,7 +138,7 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
     """Export the backup's tenant through zstd into the storage; fills in the backup's fields
     (not saved). The storage gets the file only once it is complete."""
     options = ExportOptions(**backup.options)
-    lease.progress("", 0, expected_rows(backup.tenant, options))
+    lease.count_total_later(lambda: expected_rows(backup.tenant, options))
     lease.start()
     try:
         with storage.spooled(backup.id) as (hashing, spool):

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -87,6 +88,7 @@ class Lease:
         self.table = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._count_total: Callable[[], int] | None = None
 
     def claim(self, **where: Any) -> bool:
         """Take the job if it still matches `where` and no live worker has it."""
@@ -100,6 +102,11 @@ class Lease:
         self.table, self.done = table, done
         if total is not None:
             self.total = total
+
+    def count_total_later(self, count: Callable[[], int]) -> None:
+        """Have the heartbeat thread count the job's total at its first beat: a job over by
+        then (most of a fleet's backups) never pays for counting what nobody watched."""
+        self._count_total = count
 
     def add(self, table: str, rows: int) -> None:
         """A callback for the engines, which report rows per table as they go."""
@@ -126,6 +133,8 @@ class Lease:
         try:
             while not self._stop.wait(heartbeat_seconds()):
                 try:
+                    if self.total is None and self._count_total is not None:
+                        self.total = self._count_total()
                     self.model.objects.filter(pk=self.job_id, worker=self.worker).update(
                         heartbeat_at=timezone.now(), **self.fields()
                     )
