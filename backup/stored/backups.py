@@ -21,7 +21,7 @@ from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobAct
 from backup.export import ExportOptions, expected_rows, export_tenant
 from backup.format.document import FORMAT_VERSION
 from backup.format.streams import compressed
-from backup.models import BY_HAND, StoredBackup, Trigger
+from backup.models import BY_HAND, Schedule, StoredBackup, Trigger
 from backup.stored import alerts, drills, emails, retention, storage
 from backup.stored.leases import Lease, find_dead
 from backup.stored.schedules import schedule_of
@@ -118,16 +118,17 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
             log.exception("backup %s failed", backup_id)
         fail(backup, _message(exc))
         return backup
-    finished(backup)
+    schedule = schedule_of(backup.tenant)
+    finished(backup, schedule)
     if backup.trigger == Trigger.SCHEDULE:
-        _follow_up(backup)
+        _follow_up(backup, schedule)
     return backup
 
 
-def _follow_up(backup: StoredBackup) -> None:
+def _follow_up(backup: StoredBackup, schedule: Schedule) -> None:
     """After a scheduled backup: its restore drill, which prunes once it has run, or, with
     drills off, the prune at once."""
-    if schedule_of(backup.tenant).drill:
+    if schedule.drill:
         drills.request_drill(backup)
         return
     alerts.backup_passed(backup)
@@ -162,10 +163,10 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
     backup.progress_done = backup.progress_total = result.total_rows
 
 
-def finished(backup: StoredBackup) -> None:
+def finished(backup: StoredBackup, schedule: Schedule | None = None) -> None:
     backup.status = Status.SUCCEEDED
     backup.finished_at = timezone.now()
-    backup.expires_at = retention.expiry(backup, schedule_of(backup.tenant))
+    backup.expires_at = retention.expiry(backup, schedule or schedule_of(backup.tenant))
     backup.progress_table = ""
     backup.save()
     record(
@@ -215,7 +216,7 @@ def _abort_stale_uploads() -> None:
         "storage_name", flat=True
     )
     try:
-        storage.abort_stale_uploads(set(running))
+        storage.abort_stale_uploads(running)
     except BackupError as exc:
         log.warning("%s", exc.message)
 

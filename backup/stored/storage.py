@@ -10,7 +10,7 @@ removed by `sweep_partial`, which the lease sweep calls for every dead job.
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -195,7 +195,10 @@ def abort_uploads(doomed: Callable[[str], bool], prefix: str = "") -> int:
     return aborted
 
 
-def abort_stale_uploads(running: set[str]) -> int:
-    """Abort every unfinished upload but those of the backups still `running` (their names)."""
+def abort_stale_uploads(running: Iterable[str]) -> int:
+    """Abort every unfinished upload but those of the backups still `running` (their names,
+    read only when the storage is S3)."""
+    if not hasattr(backup_storage(), "bucket"):
+        return 0
     keep = {_key(name) for name in running}
     return abort_uploads(lambda key: key not in keep)
