@@ -174,23 +174,39 @@ class _Discard(io.RawIOBase):
 
 def step_exports(slugs_json: str, repeat: str) -> dict[str, Any]:
     """The export's own time per tenant: `export_tenant` through zstd at the workers' level into
-    a sink that keeps nothing (the median of `repeat` runs)."""
+    a sink that keeps nothing (the median of `repeat` runs), on this process's connection. Each
+    run is followed by one on a new connection, as every worker job gets one (Django closes it
+    after each job unless CONN_MAX_AGE says otherwise): what that costs is part of a job's
+    overhead, and is shown apart."""
     from django.conf import settings
+    from django.db import connections
 
     from backup.export import export_tenant
     from backup.format.streams import compressed
     from tenants.models import Tenant
 
+    def timed(tenant: Tenant) -> tuple[float, int]:
+        started = time.perf_counter()
+        with compressed(_Discard(), "zstd", level=settings.BACKUP_ZSTD_LEVEL) as out:  # type: ignore[arg-type]
+            rows = export_tenant(tenant, out).total_rows
+        return time.perf_counter() - started, rows
+
     found: dict[str, Any] = {}
     for slug in json.loads(slugs_json):
         tenant = Tenant.objects.get(slug=slug)
-        runs, rows = [], 0
+        runs, fresh, rows = [], [], 0
         for _ in range(int(repeat)):
-            started = time.perf_counter()
-            with compressed(_Discard(), "zstd", level=settings.BACKUP_ZSTD_LEVEL) as out:  # type: ignore[arg-type]
-                rows = export_tenant(tenant, out).total_rows
-            runs.append(time.perf_counter() - started)
-        found[slug] = {"rows": rows, "seconds": statistics.median(runs), "runs": runs}
+            seconds, rows = timed(tenant)
+            runs.append(seconds)
+            connections.close_all()
+            fresh.append(timed(tenant)[0])
+        found[slug] = {
+            "rows": rows,
+            "seconds": statistics.median(runs),
+            "runs": runs,
+            "fresh_seconds": statistics.median(fresh),
+            "fresh_runs": fresh,
+        }
     return found
 
 
@@ -347,6 +363,8 @@ def step_scheduler(count: str, minutes: str) -> dict[str, Any]:
     per_minute = round(statistics.median(m["due"] for m in figures["minutes"]))
     figures["bare_minute"] = [bare_enqueue(per_minute) for _ in range(minutes_)]
     # Everything due in one pass, on time (a window of 0 minutes puts every run at the slot).
+    _reset_backups()
+    bare_before = bare_enqueue(n)
     reset(SLOT, spread=False)
     figures["all_due"] = timed_pass(SLOT)
     # Everything due after downtime: yesterday's slot was missed, today's is made late, and
@@ -355,7 +373,9 @@ def step_scheduler(count: str, minutes: str) -> dict[str, Any]:
     figures["after_downtime"] = timed_pass(SLOT + dt.timedelta(hours=2))
     _reset_backups()
     _vacuum()
-    figures["bare_all"] = bare_enqueue(n)
+    # Before and after the passes, whose mean is the baseline: this machine's speed drifts.
+    figures["bare_all_runs"] = [bare_before, bare_enqueue(n)]
+    figures["bare_all"] = statistics.mean(figures["bare_all_runs"])
     return figures
 
 
@@ -774,13 +794,18 @@ def percentile(values: list[float], share: float) -> float:
 def overheads(night: dict[str, Any], exports: dict[str, Any]) -> dict[str, Any]:
     """Per sampled tenant: the backup job's time (its row's started_at to finished_at) and the
     task's time (the queue's own record, which also covers what the job does before and after
-    those) minus the export's own time."""
+    those) minus the export's own time; and the job's time minus the export's on a new
+    connection (what is left once the connection's cost is set apart)."""
     job: dict[str, list[float]] = {"all": [], "small": [], "large": []}
     task: dict[str, list[float]] = {"all": [], "small": [], "large": []}
+    fresh: dict[str, list[float]] = {"all": [], "small": [], "large": []}
     for slug, export in exports.items():
         backup = night["jobs"].get(slug)
         if not backup or backup["status"] != "succeeded":
             continue
+        over_fresh = backup["finished"] - backup["started"] - export["fresh_seconds"]
+        fresh["all"].append(over_fresh)
+        fresh[size_class(slug)].append(over_fresh)
         for kind, values in (("job", job), ("task", task)):
             if kind == "job":
                 seconds = backup["finished"] - backup["started"]
@@ -799,7 +824,7 @@ def overheads(night: dict[str, Any], exports: dict[str, Any]) -> dict[str, Any]:
             }
             for group, v in values.items()
         }
-        for kind, values in (("job", job), ("task", task))
+        for kind, values in (("job", job), ("task", task), ("fresh", fresh))
     }
 
 
@@ -878,10 +903,15 @@ def predictions(figures: dict[str, Any]) -> list[str]:
             "before adding machines."
         )
     if overhead == overhead:  # not NaN
+        connection = statistics.median(
+            e["fresh_seconds"] - e["seconds"] for e in figures["exports"].values()
+        )
         lines.append(
             f"The backup job's overhead over the export (the queue's record, median "
             f"{ms(overhead)}) is {overhead * target / 3600:,.1f} worker-hours for 100,000 tenants, "
-            "divided by the workers."
+            f"divided by the workers; {ms(connection)} of it is the new connection each job "
+            f"opens, {connection * target / 3600:,.1f} worker-hours that connections kept open "
+            "across jobs (CONN_MAX_AGE) would save, and more again for the drills."
         )
     if "scheduler_summary" in figures:
         s = figures["scheduler_summary"]
@@ -994,6 +1024,25 @@ def markdown(figures: dict[str, Any]) -> str:
             for group in ("small", "large")
             if (v := [e["seconds"] for s, e in exports.items() if size_class(s) == group])
         )
+        + ". The same exports each on a new connection, as every worker job gets one (Django "
+        "closes it after each job, CONN_MAX_AGE being 0): "
+        + "; ".join(
+            f"{group} {statistics.median(v) * 1000:+.0f} ms"
+            for group in ("small", "large")
+            if (
+                v := [
+                    e["fresh_seconds"] - e["seconds"]
+                    for s, e in exports.items()
+                    if size_class(s) == group
+                ]
+            )
+        )
+        + " (median), the connection's share of the overhead; a job's overhead over the export "
+        "on a new connection, median: "
+        + ", ".join(
+            f"{ms(n['overhead']['fresh']['all']['median'])} ({n['workers']} worker(s))"
+            for n in figures["nights"]
+        )
         + ".",
         "",
     ]
@@ -1030,7 +1079,9 @@ def markdown(figures: dict[str, Any]) -> str:
             f"{s['downtime_seconds']:.2f} | {raw['after_downtime']['enqueue_due']:.2f} | "
             f"{s['bare_all']:.2f} | {s['downtime_seconds'] / s['bare_all']:.1f} |",
             "",
-            "Minutes: "
+            "Bare enqueue of all: "
+            + " and ".join(f"{b:.2f} s" for b in raw["bare_all_runs"])
+            + " (before and after the passes; the table shows their mean). Minutes: "
             + ", ".join(f"{m['due']} due {m['seconds']:.3f} s" for m in raw["minutes"])
             + ".",
             "",
@@ -1144,7 +1195,9 @@ def main() -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"fleet-{args.database}-{args.tenants}"
     for night in figures["nights"]:
-        night.pop("jobs")  # per tenant: a megabyte of JSON that the tables already sum up
+        # Per tenant, a megabyte of JSON that the tables sum up: only the sampled tenants' jobs.
+        jobs = night.pop("jobs")
+        night["sampled_jobs"] = {slug: jobs.get(slug) for slug in figures["exports"]}
     (args.results / f"{stem}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     (args.results / f"{stem}.md").write_text(text)
     print(f"Written to {args.results / stem}.json and .md")
