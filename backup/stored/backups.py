@@ -13,6 +13,7 @@ import uuid
 from typing import Any, BinaryIO
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -106,10 +107,9 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
     was deleted, or another worker has it)."""
     sweep()
     lease = Lease(StoredBackup, backup_id)
-    if not lease.claim(status=Status.QUEUED):
+    if not lease.claim(Status.QUEUED, becomes=Status.RUNNING):
         return None
     _abort_stale_uploads()
-    StoredBackup.objects.filter(pk=backup_id).update(status=Status.RUNNING)
     backup = StoredBackup.objects.select_related("tenant", "created_by").get(pk=backup_id)
     try:
         write_backup(backup, lease)
@@ -119,20 +119,18 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
         fail(backup, _message(exc))
         return backup
     schedule = schedule_of(backup.tenant)
-    finished(backup, schedule)
-    if backup.trigger == Trigger.SCHEDULE:
-        _follow_up(backup, schedule)
+    drilled = backup.trigger == Trigger.SCHEDULE and schedule.drill
+    # One commit: the backup finished, its audit entry and its drill's request stand or fall
+    # together.
+    with transaction.atomic():
+        finished(backup, schedule)
+        if drilled:
+            drills.request_drill(backup)  # the drill prunes once it has run
+    emails.backup_finished(backup)
+    if backup.trigger == Trigger.SCHEDULE and not drilled:
+        alerts.backup_passed(backup)
+        retention.prune_quietly(backup.tenant)
     return backup
-
-
-def _follow_up(backup: StoredBackup, schedule: Schedule) -> None:
-    """After a scheduled backup: its restore drill, which prunes once it has run, or, with
-    drills off, the prune at once."""
-    if schedule.drill:
-        drills.request_drill(backup)
-        return
-    alerts.backup_passed(backup)
-    retention.prune_quietly(backup.tenant)
 
 
 def write_backup(backup: StoredBackup, lease: Lease) -> None:
@@ -164,6 +162,7 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
 
 
 def finished(backup: StoredBackup, schedule: Schedule | None = None) -> None:
+    """Save the backup as succeeded, audited; the caller sends its email."""
     backup.status = Status.SUCCEEDED
     backup.finished_at = timezone.now()
     backup.expires_at = retention.expiry(backup, schedule or schedule_of(backup.tenant))
@@ -181,7 +180,6 @@ def finished(backup: StoredBackup, schedule: Schedule | None = None) -> None:
             "seconds": backup.seconds,
         },
     )
-    emails.backup_finished(backup)
 
 
 def fail(backup: StoredBackup, message: str) -> None:
@@ -314,15 +312,15 @@ def make_backup_now(
         details={"backup": str(backup.id), "trigger": trigger, "options": backup.options},
     )
     lease = Lease(StoredBackup, backup.id)
-    lease.claim()
+    lease.claim(becomes=Status.RUNNING)
     backup.refresh_from_db()
-    backup.status = Status.RUNNING
     try:
         write_backup(backup, lease)
     except Exception as exc:
         fail(backup, _message(exc))
         raise
     finished(backup)
+    emails.backup_finished(backup)
     return backup
 
 

@@ -39,9 +39,8 @@ def run_drill(drill_id: Any) -> Drill | None:
     """The worker's side; None when there is nothing to do (gone, or another worker has it)."""
     sweep()
     lease = Lease(Drill, drill_id)
-    if not lease.claim(status=Status.QUEUED):
+    if not lease.claim(Status.QUEUED, becomes=Status.RUNNING):
         return None
-    Drill.objects.filter(pk=drill_id).update(status=Status.RUNNING)
     drill = Drill.objects.select_related("backup", "tenant").get(pk=drill_id)
     backup = drill.backup
     lease.progress("", 0, backup.total_rows)
@@ -59,18 +58,19 @@ def run_drill(drill_id: Any) -> Drill | None:
     drill.finished_at = timezone.now()
     drill.progress_done = lease.done
     drill.progress_table = ""
-    drill.save()
-    record(
-        drill.tenant,
-        f"backup.drill.{drill.status}",
-        details={
-            "backup": str(backup.id),
-            "drill": str(drill.id),
-            "seconds": drill.seconds,
-            "rows": sum(drill.restored.values()),
-            "problems": drill.problems[:20],
-        },
-    )
+    with transaction.atomic():
+        drill.save()
+        record(
+            drill.tenant,
+            f"backup.drill.{drill.status}",
+            details={
+                "backup": str(backup.id),
+                "drill": str(drill.id),
+                "seconds": drill.seconds,
+                "rows": sum(drill.restored.values()),
+                "problems": drill.problems[:20],
+            },
+        )
     if drill.status == Status.FAILED:
         alerts.drill_failed(drill)
     elif backup.trigger == Trigger.SCHEDULE:

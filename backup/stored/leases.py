@@ -90,11 +90,14 @@ class Lease:
         self._thread: threading.Thread | None = None
         self._count_total: Callable[[], int] | None = None
 
-    def claim(self, **where: Any) -> bool:
-        """Take the job if it still matches `where` and no live worker has it."""
+    def claim(self, status: str | None = None, *, becomes: str | None = None) -> bool:
+        """Take the job if it is still in `status` (any, when None) and no live worker has it,
+        moving it to `becomes` in the same statement."""
         now = timezone.now()
+        where = {} if status is None else {"status": status}
+        values = {} if becomes is None else {"status": becomes}
         taken = self.model.objects.filter(pk=self.job_id, worker="", **where).update(
-            worker=self.worker, heartbeat_at=now, started_at=now, finished_at=None
+            worker=self.worker, heartbeat_at=now, started_at=now, finished_at=None, **values
         )
         return bool(taken)
 

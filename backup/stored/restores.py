@@ -154,7 +154,7 @@ def run_preview(restore_id: Any) -> Restore | None:
     """The worker's side of the preview."""
     sweep()
     lease = Lease(Restore, restore_id)
-    if not lease.claim(status=Status.PREVIEWING):
+    if not lease.claim(Status.PREVIEWING):
         return None
     restore = _load(restore_id)
     lease.total = restore.progress_total
@@ -238,7 +238,7 @@ def run_import(restore_id: Any) -> Restore | None:
     """The worker's side of the import: the undo backup first, then the import."""
     sweep()
     lease = Lease(Restore, restore_id)
-    if not lease.claim(status=Status.IMPORTING):
+    if not lease.claim(Status.IMPORTING):
         return None
     restore = _load(restore_id)
     lease.total = restore.progress_total
