@@ -877,10 +877,7 @@ def checks(figures: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     return found
 
 
-def predictions(figures: dict[str, Any]) -> list[str]:
-    """What the measured figures predict for 100,000 tenants, derived here so that the paragraph
-    follows the run."""
-    target = 100_000
+def night_predictions(figures: dict[str, Any], target: int) -> list[str]:
     one = next((n for n in figures["nights"] if n["workers"] == 1), figures["nights"][0])
     tenants = one["backups"] or 1
     work = (one["backup_seconds_total"] + one["drill_seconds_total"]) / tenants
@@ -909,10 +906,27 @@ def predictions(figures: dict[str, Any]) -> list[str]:
         lines.append(
             f"The backup job's overhead over the export (the queue's record, median "
             f"{ms(overhead)}) is {overhead * target / 3600:,.1f} worker-hours for 100,000 tenants, "
-            f"divided by the workers; {ms(connection)} of it is the new connection each job "
-            f"opens, {connection * target / 3600:,.1f} worker-hours that connections kept open "
-            "across jobs (CONN_MAX_AGE) would save, and more again for the drills."
+            f"divided by the workers. A new connection for each job would add {ms(connection)} "
+            f"({connection * target / 3600:,.1f} worker-hours, and as much again for the "
+            "drills): workers keep theirs (`DATABASE_CONN_MAX_AGE`)."
         )
+    if one.get("connections_max") is not None:
+        per = max(n["connections_max"] / n["workers"] for n in figures["nights"])
+        lines.append(
+            f"Connections: at most {per:.1f} per worker here (its own, and its heartbeat thread's "
+            "while a job runs longer than BACKUP_JOB_HEARTBEAT_SECONDS), so 10 machines of 4 "
+            f"workers hold about {per * 40:.0f}, against "
+            f"PostgreSQL's max_connections ({figures.get('max_connections', '?')} here) shared "
+            "with the web processes."
+        )
+    return lines
+
+
+def predictions(figures: dict[str, Any]) -> list[str]:
+    """What the measured figures predict for 100,000 tenants, derived here so that the paragraph
+    follows the run."""
+    target = 100_000
+    lines = night_predictions(figures, target) if figures["nights"] else []
     if "scheduler_summary" in figures:
         s = figures["scheduler_summary"]
         n = figures["scheduler"]["tenants"]
@@ -927,15 +941,6 @@ def predictions(figures: dict[str, Any]) -> list[str]:
             f"grows with the tenants; all 100,000 at once about {per_due * target:.0f} s "
             f"({late * target:.0f} s after downtime): a single pass, so one minute's pass may "
             "overrun the next (the next pass skips the rows it has locked)."
-        )
-    if one.get("connections_max") is not None:
-        per = max(n["connections_max"] / n["workers"] for n in figures["nights"])
-        lines.append(
-            f"Connections: at most {per:.1f} per worker here (its own, and its heartbeat thread's "
-            "while a job runs longer than BACKUP_JOB_HEARTBEAT_SECONDS), so 10 machines of 4 "
-            f"workers hold about {per * 40:.0f}, against "
-            f"PostgreSQL's max_connections ({figures.get('max_connections', '?')} here) shared "
-            "with the web processes."
         )
     return lines
 
@@ -974,6 +979,24 @@ def markdown(figures: dict[str, Any]) -> str:
         f"Load average before the run: {figures['load_before']}; after: {figures['load_after']}."
         + (f" {figures['note']}" if figures.get("note") else ""),
         "",
+    ]
+    if figures["nights"]:
+        lines += night_sections(figures)
+    if "scheduler" in figures:
+        lines += scheduler_section(figures)
+    lines += ["## Targets", "", "| target | measured | wanted | met |", "|---|---:|---|---|"]
+    for name, value, wanted, met in figures["checks"]:
+        lines.append(
+            f"| {name} | {value} | {wanted} | {'' if met is None else 'yes' if met else 'NO'} |"
+        )
+    lines += ["", "## What it predicts for 100,000 tenants and several machines", ""]
+    lines += [" ".join(predictions(figures)), ""]
+    return "\n".join(lines)
+
+
+def night_sections(figures: dict[str, Any]) -> list[str]:
+    a = figures["args"]
+    lines = [
         f"The fleet: {a['tenants']:,} tenants, {a['tenants'] - a['large']:,} of "
         f"{a['small_rows'] // 2:,}-{a['small_rows'] * 3 // 2:,} rows and {a['large']} of about "
         f"{a['large_rows']:,}, {figures['nights'][0]['rows']:,} rows backed up in all (seeded in "
@@ -1024,8 +1047,8 @@ def markdown(figures: dict[str, Any]) -> str:
             for group in ("small", "large")
             if (v := [e["seconds"] for s, e in exports.items() if size_class(s) == group])
         )
-        + ". The same exports each on a new connection, as every worker job gets one (Django "
-        "closes it after each job, CONN_MAX_AGE being 0): "
+        + ". The same exports each on a new connection (what each job would pay again with "
+        "`DATABASE_CONN_MAX_AGE=0`, workers then opening one per job): "
         + "; ".join(
             f"{group} {statistics.median(v) * 1000:+.0f} ms"
             for group in ("small", "large")
@@ -1037,8 +1060,7 @@ def markdown(figures: dict[str, Any]) -> str:
                 ]
             )
         )
-        + " (median), the connection's share of the overhead; a job's overhead over the export "
-        "on a new connection, median: "
+        + " (median); a job's overhead over the export on a new connection, median: "
         + ", ".join(
             f"{ms(n['overhead']['fresh']['all']['median'])} ({n['workers']} worker(s))"
             for n in figures["nights"]
@@ -1052,48 +1074,44 @@ def markdown(figures: dict[str, Any]) -> str:
                 f"Failures with {n['workers']} worker(s): " + "; ".join(n["failures"][:5]),
                 "",
             ]
-    if "scheduler" in figures:
-        s, raw = figures["scheduler_summary"], figures["scheduler"]
-        bare_ratio = s["all_seconds"] / s["bare_all"] if s["bare_all"] else 0.0
-        lines += [
-            f"## The scheduler's pass over {raw['tenants']:,} tenants",
-            "",
-            "`enqueue_due` and `detect_missed` timed in one process (what `enqueue_due_backups` "
-            "does each minute); tenants with no data, schedules made by `ensure_schedules` "
-            f"({raw['ensure_schedules']['seconds']:.2f} s for "
-            f"{raw['ensure_schedules']['made']:,}). "
-            "The baseline: django-tasks-db enqueueing the same number of `make_backup` jobs in "
-            "one transaction, nothing else.",
-            "",
-            "| pass | due | seconds | of which enqueue_due | bare enqueue s | pass / bare |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| nothing due (median of {len(raw['nothing_due'])}) | 0 | {s['idle_seconds']:.3f} | "
-            f"{statistics.median(m['enqueue_due'] for m in raw['nothing_due']):.3f} | | |",
-            f"| a typical minute, 60-minute window (median of {len(raw['minutes'])}) | "
-            f"{s['minute_due']:.0f} | {s['minute_seconds']:.3f} | "
-            f"{statistics.median(m['enqueue_due'] for m in raw['minutes']):.3f} | "
-            f"{s['minute_bare']:.3f} | {s['minute_seconds'] / s['minute_bare']:.1f} |",
-            f"| all due at once, on time | {s['all_due']:,} | {s['all_seconds']:.2f} | "
-            f"{raw['all_due']['enqueue_due']:.2f} | {s['bare_all']:.2f} | {bare_ratio:.1f} |",
-            f"| all due after downtime (each late, alerted) | {s['downtime_due']:,} | "
-            f"{s['downtime_seconds']:.2f} | {raw['after_downtime']['enqueue_due']:.2f} | "
-            f"{s['bare_all']:.2f} | {s['downtime_seconds'] / s['bare_all']:.1f} |",
-            "",
-            "Bare enqueue of all: "
-            + " and ".join(f"{b:.2f} s" for b in raw["bare_all_runs"])
-            + " (before and after the passes; the table shows their mean). Minutes: "
-            + ", ".join(f"{m['due']} due {m['seconds']:.3f} s" for m in raw["minutes"])
-            + ".",
-            "",
-        ]
-    lines += ["## Targets", "", "| target | measured | wanted | met |", "|---|---:|---|---|"]
-    for name, value, wanted, met in figures["checks"]:
-        lines.append(
-            f"| {name} | {value} | {wanted} | {'' if met is None else 'yes' if met else 'NO'} |"
-        )
-    lines += ["", "## What it predicts for 100,000 tenants and several machines", ""]
-    lines += [" ".join(predictions(figures)), ""]
-    return "\n".join(lines)
+    return lines
+
+
+def scheduler_section(figures: dict[str, Any]) -> list[str]:
+    s, raw = figures["scheduler_summary"], figures["scheduler"]
+    bare_ratio = s["all_seconds"] / s["bare_all"] if s["bare_all"] else 0.0
+    return [
+        f"## The scheduler's pass over {raw['tenants']:,} tenants",
+        "",
+        "`enqueue_due` and `detect_missed` timed in one process (what `enqueue_due_backups` "
+        "does each minute); tenants with no data, schedules made by `ensure_schedules` "
+        f"({raw['ensure_schedules']['seconds']:.2f} s for "
+        f"{raw['ensure_schedules']['made']:,}). "
+        "The baseline: django-tasks-db's own `enqueue`, one call per job, of as many "
+        "`make_backup` jobs in one transaction, nothing else; the pass inserts its jobs a "
+        "thousand per statement (`backup.stored.tasks.enqueue_all`).",
+        "",
+        "| pass | due | seconds | of which enqueue_due | bare enqueue s | pass / bare |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| nothing due (median of {len(raw['nothing_due'])}) | 0 | {s['idle_seconds']:.3f} | "
+        f"{statistics.median(m['enqueue_due'] for m in raw['nothing_due']):.3f} | | |",
+        f"| a typical minute, 60-minute window (median of {len(raw['minutes'])}) | "
+        f"{s['minute_due']:.0f} | {s['minute_seconds']:.3f} | "
+        f"{statistics.median(m['enqueue_due'] for m in raw['minutes']):.3f} | "
+        f"{s['minute_bare']:.3f} | {s['minute_seconds'] / s['minute_bare']:.1f} |",
+        f"| all due at once, on time | {s['all_due']:,} | {s['all_seconds']:.2f} | "
+        f"{raw['all_due']['enqueue_due']:.2f} | {s['bare_all']:.2f} | {bare_ratio:.1f} |",
+        f"| all due after downtime (each late, alerted) | {s['downtime_due']:,} | "
+        f"{s['downtime_seconds']:.2f} | {raw['after_downtime']['enqueue_due']:.2f} | "
+        f"{s['bare_all']:.2f} | {s['downtime_seconds'] / s['bare_all']:.1f} |",
+        "",
+        "Bare enqueue of all: "
+        + " and ".join(f"{b:.2f} s" for b in raw["bare_all_runs"])
+        + " (before and after the passes; the table shows their mean). Minutes: "
+        + ", ".join(f"{m['due']} due {m['seconds']:.3f} s" for m in raw["minutes"])
+        + ".",
+        "",
+    ]
 
 
 def commit() -> str:

@@ -540,3 +540,25 @@ def test_handed_over_jobs_are_stamped(tenant, no_window, run_jobs):
         result = enqueue_due(utc(2026, 12, 8, 2, 0))
     backup = StoredBackup.objects.get(pk=result.enqueued[0])
     assert backup.enqueued_at is not None
+
+
+def test_jobs_enqueued_together_are_the_rows_django_tasks_db_makes_one_by_one(tenant, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from backup.stored.tasks import enqueue_all, make_backup
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    make_backup.enqueue("one")
+    enqueue_all(make_backup, ["two", "three"])
+    rows = {row.args_kwargs["args"][0]: row for row in DBTaskResult.objects.all()}
+    assert set(rows) == {"one", "two", "three"}
+    for name in ("two", "three"):
+        assert rows[name].args_kwargs == {"args": [name], "kwargs": {}}
+        assert rows[name].enqueued_at is not None and rows[name].id != rows["one"].id
+        for field in DBTaskResult._meta.concrete_fields:
+            if field.name not in ("id", "enqueued_at", "args_kwargs"):
+                assert getattr(rows[name], field.name) == getattr(rows["one"], field.name), field
+    # What a worker takes: all three, the one enqueued first first.
+    names = [row.args_kwargs["args"][0] for row in DBTaskResult.objects.ready()]
+    assert names[0] == "one" and sorted(names[1:]) == ["three", "two"]
+    assert rows["two"].task_result.task.name == make_backup.name
