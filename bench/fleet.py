@@ -1021,8 +1021,7 @@ def night_sections(figures: dict[str, Any]) -> list[str]:
         "record of the job, which also covers the sweep before it and the drill's request, the "
         "audit entry and the e-mail check after it.",
         "- queue gap: a worker's idle time between one job's end and the next one's start, as "
-        "the task queue records them (the queue's own cost per job: the connection closed and "
-        "opened again, the poll, the claim).",
+        "the task queue records them (the queue's own cost per job: the poll and the claim).",
         "- backups s, drills s: the jobs' times added up (per worker, they run one at a time).",
         "",
         "| workers | overhead median small / large | drills: rows, span s | RSS by job (MB, max "
