@@ -37,6 +37,32 @@ class InvalidFile(BackupError):
     exit_code = 3
 
 
+class EncryptedFile(InvalidFile):
+    """The file is encrypted, and nothing to decrypt it with was given."""
+
+    code = "encrypted_file"
+
+
+class NotEncrypted(InvalidFile):
+    """A key or passphrase was given for a file that is not encrypted."""
+
+    code = "not_encrypted"
+
+
+class DecryptionFailed(InvalidFile):
+    """The key or passphrase does not open the file, or the file was damaged (age
+    authenticates what it decrypts)."""
+
+    code = "decryption_failed"
+
+
+class InvalidKey(BackupError):
+    """An age public key, secret key or passphrase that cannot be used as given."""
+
+    code = "invalid_key"
+    exit_code = 2
+
+
 class ValidationFailed(BackupError):
     """The document was read, but rows in it are wrong; `problems` lists them all."""
 

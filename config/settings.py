@@ -165,6 +165,9 @@ else:
 BACKUP_SPOOL_DIR = env.path("BACKUP_SPOOL_DIR", default=str(VAR_DIR / "spool"))
 # zstd's compression level of stored backups (1-19; higher is smaller and slower).
 BACKUP_ZSTD_LEVEL = env.int("BACKUP_ZSTD_LEVEL", default=1)
+# pyrage encrypts and decrypts with a passphrase only in memory: the largest such file (bytes,
+# compressed); encryption to age public keys streams and has no limit.
+BACKUP_PASSPHRASE_MAX_BYTES = env.int("BACKUP_PASSPHRASE_MAX_BYTES", default=256 * 1024**2)
 BACKUP_DAILY_LIMIT = env.int("BACKUP_DAILY_LIMIT", default=10)
 BACKUP_DOWNLOAD_LINK_SECONDS = env.int("BACKUP_DOWNLOAD_LINK_SECONDS", default=600)
 # A running job's worker writes a heartbeat every BACKUP_JOB_HEARTBEAT_SECONDS; another machine

@@ -1,4 +1,5 @@
-"""Opening the byte streams a backup is written to or read from, gzip and zstd included."""
+"""Opening the byte streams a backup is written to or read from: gzip and zstd, and age
+encryption (`encryption`) outside them."""
 
 import gzip
 import io
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
+
+from backup.format.encryption import Decryption, Encryption, decrypted, encrypting
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -53,16 +56,22 @@ def compressed(
 
 @contextmanager
 def open_output(
-    target: str | Path | BinaryIO | None, *, compress: bool | Compression | None = None
+    target: str | Path | BinaryIO | None,
+    *,
+    compress: bool | Compression | None = None,
+    encryption: Encryption | None = None,
 ) -> Iterator[BinaryIO]:
     """A binary stream to write to: a path ('-' or None for stdout) or a file object.
 
-    Compressed as asked (`True` is gzip), or as the path's name says (`.gz`, `.zst`). A path
-    gets the file only once it is complete: it is written under a temporary name beside it, so
-    that an export that fails leaves no truncated backup, nor destroys the file that was there.
+    Compressed as asked (`True` is gzip), or as the path's name says (`.gz`, `.zst`; `.age`
+    after them is skipped), then encrypted when `encryption` says to whom. A path gets the file
+    only once it is complete: it is written under a temporary name beside it, so that an export
+    that fails leaves no truncated backup, nor destroys the file that was there.
     """
-    if compress is None:
-        compression = compression_for(target) if isinstance(target, str | Path) else None
+    if compress is None and isinstance(target, str | Path):
+        compression = compression_for(str(target).removesuffix(".age"))
+    elif compress is None:
+        compression = None
     else:
         compression = "gzip" if compress is True else compress or None
     path: Path | None = None
@@ -76,7 +85,7 @@ def open_output(
     else:
         raw = target
     try:
-        with compressed(raw, compression) as out:
+        with _encrypted(raw, encryption) as sealed, compressed(sealed, compression) as out:
             yield out
         raw.flush()
     except BaseException:
@@ -90,9 +99,21 @@ def open_output(
 
 
 @contextmanager
-def open_input(source: str | Path | BinaryIO) -> Iterator[BinaryIO]:
-    """A binary stream to read a backup from; gzip and zstd are recognised by their magic bytes,
-    whatever the file is called."""
+def _encrypted(raw: BinaryIO, encryption: Encryption | None) -> Iterator[BinaryIO]:
+    if encryption is None:
+        yield raw
+    else:
+        with encrypting(raw, encryption) as sealed:
+            yield sealed
+
+
+@contextmanager
+def open_input(
+    source: str | Path | BinaryIO, *, decryption: Decryption | None = None
+) -> Iterator[BinaryIO]:
+    """A binary stream to read a backup from; age encryption, then gzip and zstd are recognised
+    by their content, whatever the file is called. An encrypted file needs `decryption`, and
+    `decryption` needs an encrypted file."""
     close: BinaryIO | None = None
     if source == "-":
         raw: BinaryIO = sys.stdin.buffer
@@ -102,16 +123,22 @@ def open_input(source: str | Path | BinaryIO) -> Iterator[BinaryIO]:
         raw = source
     try:
         buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
-        head = buffered.peek(4)[:4]
-        if head[:2] == GZIP_MAGIC:
-            yield gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[misc]
-        elif head == ZSTD_MAGIC:
-            # read_across_frames: a file of several frames (zstd files concatenated) reads whole.
-            yield zstandard.ZstdDecompressor().stream_reader(  # type: ignore[misc]
-                buffered, read_across_frames=True, closefd=False
-            )
-        else:
-            yield buffered
+        with decrypted(buffered, decryption) as plain:
+            yield from _decompressed(plain)
     finally:
         if close is not None:
             close.close()
+
+
+def _decompressed(buffered: io.BufferedReader) -> Iterator[BinaryIO]:
+    """The one stream `buffered` holds, decompressed as its magic bytes say."""
+    head = buffered.peek(4)[:4]
+    if head[:2] == GZIP_MAGIC:
+        yield gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[misc]
+    elif head == ZSTD_MAGIC:
+        # read_across_frames: a file of several frames (zstd files concatenated) reads whole.
+        yield zstandard.ZstdDecompressor().stream_reader(  # type: ignore[misc]
+            buffered, read_across_frames=True, closefd=False
+        )
+    else:
+        yield buffered

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from backup.audit import record
 from backup.errors import BackupError, InvalidFile, Refused
+from backup.format.encryption import Decryption
 from backup.format.streams import open_input
 from backup.registry import Registry, registry
 from backup.restore.attempts import Attempt, Retry, attempts, passes
@@ -60,6 +61,7 @@ def _process(
     actor: Any,
     apply: bool,
     progress: Progress | None = None,
+    decryption: Decryption | None = None,
 ) -> ImportReport:
     if options.mode != Mode.NEW_TENANT and tenant is None:
         raise Refused("A merge or replace import needs the tenant to import into.")
@@ -81,13 +83,15 @@ def _process(
         for this_pass in first:
             try:
                 report = _run_pass(
-                    raw, tenant, options, actor, action, apply, this_pass, reg, progress
+                    raw, tenant, options, actor, action, apply, this_pass, reg, progress, decryption
                 )
                 break
             except Retry:
                 raw.seek(start)  # the pass was rolled back: the next one reads the file again
         else:
-            report = _run_pass(raw, tenant, options, actor, action, apply, last, reg, progress)
+            report = _run_pass(
+                raw, tenant, options, actor, action, apply, last, reg, progress, decryption
+            )
     finally:
         if close is not None:
             close.close()
@@ -133,6 +137,7 @@ def _run_pass(
     this_pass: list[Attempt],
     reg: Registry,
     progress: Progress | None,
+    decryption: Decryption | None,
 ) -> ImportReport:
     """One pass over the file in its own transaction (a savepoint inside the caller's); the
     failures that end the import are audited."""
@@ -140,7 +145,7 @@ def _run_pass(
     job = ImportPass(
         options, tenant, apply, attempts=this_pass, actor=actor, reg=reg, progress=progress
     )
-    with open_input(io.BufferedReader(hashing)) as stream:  # type: ignore[arg-type]
+    with open_input(io.BufferedReader(hashing), decryption=decryption) as stream:  # type: ignore[arg-type]
         try:
             with transaction.atomic():
                 report = job.run(stream)
@@ -196,6 +201,7 @@ def preview_import(
     options: ImportOptions | None = None,
     actor: Any = None,
     progress: Progress | None = None,
+    decryption: Decryption | None = None,
 ) -> ImportReport:
     """What an import would do, per table; writes nothing but its audit entry.
 
@@ -207,6 +213,7 @@ def preview_import(
         actor=actor,
         apply=False,
         progress=progress,
+        decryption=decryption,
     )
 
 
@@ -217,6 +224,7 @@ def import_backup(
     options: ImportOptions | None = None,
     actor: Any = None,
     progress: Progress | None = None,
+    decryption: Decryption | None = None,
 ) -> ImportReport:
     """Import the backup in one transaction: all of it, or nothing when anything is wrong."""
     return _process(
@@ -226,4 +234,5 @@ def import_backup(
         actor=actor,
         apply=True,
         progress=progress,
+        decryption=decryption,
     )

@@ -8,9 +8,14 @@ from backup.export import ExportOptions, export_tenant
 from backup.format.streams import open_output
 from backup.statistics import find_tenant
 
+from ._key_arguments import add_encryption_arguments, encryption_from
+
 
 class Command(BaseCommand):
-    help = "Export one tenant's data as a backup document (JSON, gzip with -o FILE.gz or --gzip)."
+    help = (
+        "Export one tenant's data as a backup document (JSON, gzip with -o FILE.gz or --gzip), "
+        "encrypted with age when --recipient or --passphrase-file says so."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="tenant slug or id")
@@ -18,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--gzip", action="store_true", help="compress (implied by .gz)")
         parser.add_argument("--include-audit-logs", action="store_true")
         parser.add_argument("--include-deleted", action="store_true")
+        add_encryption_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -25,6 +31,7 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(exc.message, returncode=exc.exit_code) from None
         output = options["output"]
+        encryption = encryption_from(options)
         # The summary must not end up inside a backup written to stdout.
         report = self.stderr if output == "-" else self.stdout
         interactive = sys.stderr.isatty()
@@ -38,14 +45,17 @@ class Command(BaseCommand):
             include_deleted=options["include_deleted"],
         )
         try:
-            with open_output(output, compress=options["gzip"] or None) as out:
+            with open_output(
+                output, compress=options["gzip"] or None, encryption=encryption
+            ) as out:
                 result = export_tenant(tenant, out, options=export_options, progress=progress)
         except BackupError as exc:
             raise CommandError(exc.message, returncode=exc.exit_code) from None
         except OSError as exc:  # no such directory, no permission, disk full...
             raise CommandError(f"Cannot write {output}: {exc.strerror or exc}.") from None
         where = "stdout" if output == "-" else output
+        sealed = " (encrypted with age)" if encryption else ""
         report.write(
             f"Exported {result.total_rows:,} rows of {len(result.statistics)} tables of tenant "
-            f"'{tenant.slug}' to {where}."
+            f"'{tenant.slug}' to {where}{sealed}."
         )

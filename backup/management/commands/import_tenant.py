@@ -15,6 +15,7 @@ from tenants.models import Tenant
 
 from ._import_arguments import add_restore_arguments
 from ._import_reports import write_problems, write_report
+from ._key_arguments import add_decryption_arguments, decryption_from
 from ._progress import ProgressBar
 
 UNDO_NOTICE = (
@@ -32,7 +33,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="backup file (.json, .json.gz or .json.zst); '-' is stdin")
+        parser.add_argument(
+            "file",
+            help="backup file (JSON, gzip or zstd, each maybe encrypted with age); '-' is stdin",
+        )
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--tenant", help="slug or id of the tenant the backup came from")
         target.add_argument("--new-tenant", metavar="SLUG", help="restore into a new tenant")
@@ -47,6 +51,7 @@ class Command(BaseCommand):
             "the same, and writes nothing when anything is wrong)",
         )
         add_restore_arguments(parser)
+        add_decryption_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -75,13 +80,18 @@ class Command(BaseCommand):
                 create_missing_master_data=options["create_missing_master_data"],
             )
         undo = tenant is not None and not options["no_undo"]
+        decryption = decryption_from(options)
         expected_rows = None
         with _seekable(options["file"]) as path:
             # --yes goes straight to the import, which checks everything the preview would.
             if options["preview"] or not options["yes"]:
                 with ProgressBar(self.stderr, label="preview") as bar:
                     report = preview_import(
-                        path, tenant=tenant, options=import_options, progress=bar.rows
+                        path,
+                        tenant=tenant,
+                        options=import_options,
+                        progress=bar.rows,
+                        decryption=decryption,
                     )
                 if undo:
                     report.notices.append(UNDO_NOTICE)
@@ -94,7 +104,11 @@ class Command(BaseCommand):
             try:
                 with ProgressBar(self.stderr, label="import", total=expected_rows) as bar:
                     report = import_backup(
-                        path, tenant=tenant, options=import_options, progress=bar.rows
+                        path,
+                        tenant=tenant,
+                        options=import_options,
+                        progress=bar.rows,
+                        decryption=decryption,
                     )
             except BackupError:
                 if undo_backup is not None:
