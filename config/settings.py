@@ -165,6 +165,10 @@ else:
 BACKUP_SPOOL_DIR = env.path("BACKUP_SPOOL_DIR", default=str(VAR_DIR / "spool"))
 # zstd's compression level of stored backups (1-19; higher is smaller and slower).
 BACKUP_ZSTD_LEVEL = env.int("BACKUP_ZSTD_LEVEL", default=1)
+# Stored backups encrypted at rest (age) to these public keys when set; the workers decrypt them
+# (restores, drills) with the secret keys in BACKUP_AGE_IDENTITY_FILE.
+BACKUP_AGE_RECIPIENTS = env.list("BACKUP_AGE_RECIPIENTS", default=[])
+BACKUP_AGE_IDENTITY_FILE = env.str("BACKUP_AGE_IDENTITY_FILE", default="")
 # pyrage encrypts and decrypts with a passphrase only in memory: the largest such file (bytes,
 # compressed); encryption to age public keys streams and has no limit.
 BACKUP_PASSPHRASE_MAX_BYTES = env.int("BACKUP_PASSPHRASE_MAX_BYTES", default=256 * 1024**2)

@@ -122,26 +122,29 @@ def test_a_passphrase_round_trip_through_the_commands(tenant, passphrase_file, t
 
 
 def _age_with_passphrase(args: list[str], passphrase: str) -> bytes:
-    """Run `age` with its terminal on a pseudo-terminal (age reads passphrases from the
-    terminal only) and type the passphrase, twice when it asks to confirm it."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: its terminal is the pseudo-terminal
-        os.execvp("age", ["age", *args])
+    """Run `age` with a pseudo-terminal as its controlling terminal (`setsid --ctty`: age reads
+    passphrases from the terminal only) and type the passphrase, twice when it asks to confirm
+    it."""
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        ["setsid", "--ctty", "age", *args], stdin=terminal, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
     seen = b""
     typed = 0
     while True:
         try:
-            chunk = os.read(fd, 1024)
-        except OSError:  # the child closed the terminal
+            chunk = os.read(main, 1024)
+        except OSError:  # age closed the terminal
             break
         if not chunk:
             break
         seen += chunk
         while seen.lower().count(b"passphrase") > typed:
-            os.write(fd, passphrase.encode() + b"\n")
+            os.write(main, passphrase.encode() + b"\n")
             typed += 1
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, seen
+    os.close(main)
+    assert process.wait(timeout=60) == 0, seen
     return seen
 
 

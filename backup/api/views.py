@@ -51,7 +51,7 @@ from backup.export import ExportOptions, iter_export
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
-from backup.stored import links
+from backup.stored import keys, links
 from backup.stored.alerts import open_alerts
 from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup, set_keep
 from backup.stored.restores import (
@@ -525,7 +525,8 @@ class DownloadView(StoredJobView):
         summary="Download a stored backup through its link",
         description="Follow the `url` of `download-link/` with the same credentials. The file "
         "is streamed as stored: zstd-compressed JSON, attachment "
-        "`<slug>-<YYYYmmdd-HHMMSS>.json.zst` (the backup's creation time, UTC).",
+        "`<slug>-<YYYYmmdd-HHMMSS>.json.zst` (the backup's creation time, UTC), with `.age` after "
+        "it when stored backups are encrypted at rest (BACKUP_AGE_RECIPIENTS).",
         parameters=[
             TENANT_PARAMETER,
             BACKUP_ID,
@@ -560,11 +561,12 @@ class DownloadView(StoredJobView):
             query.validated_data["token"], backup=backup, user=request.user
         )
         stamp = backup.created_at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        encrypted = keys.is_encrypted(backup)
         response = FileResponse(
             handle,
             as_attachment=True,
-            filename=f"{self.tenant.slug}-{stamp}.json.zst",
-            content_type="application/zstd",
+            filename=f"{self.tenant.slug}-{stamp}.json.zst" + (".age" if encrypted else ""),
+            content_type="application/octet-stream" if encrypted else "application/zstd",
         )
         response["Cache-Control"] = "no-store"
         return response

@@ -85,7 +85,7 @@ def open_output(
     else:
         raw = target
     try:
-        with _encrypted(raw, encryption) as sealed, compressed(sealed, compression) as out:
+        with sealed(raw, encryption) as encrypted, compressed(encrypted, compression) as out:
             yield out
         raw.flush()
     except BaseException:
@@ -99,12 +99,13 @@ def open_output(
 
 
 @contextmanager
-def _encrypted(raw: BinaryIO, encryption: Encryption | None) -> Iterator[BinaryIO]:
+def sealed(raw: BinaryIO, encryption: Encryption | None) -> Iterator[BinaryIO]:
+    """`raw` behind age encryption when `encryption` says to whom, else `raw` itself."""
     if encryption is None:
         yield raw
     else:
-        with encrypting(raw, encryption) as sealed:
-            yield sealed
+        with encrypting(raw, encryption) as writer:
+            yield writer
 
 
 @contextmanager

@@ -21,9 +21,9 @@ from backup.audit import record
 from backup.errors import BackupError, BackupNotFound, DailyLimitReached, JobActive, NotRestorable
 from backup.export import ExportOptions, expected_rows, export_tenant
 from backup.format.document import FORMAT_VERSION
-from backup.format.streams import compressed
+from backup.format.streams import compressed, sealed
 from backup.models import BY_HAND, Schedule, StoredBackup, Trigger
-from backup.stored import alerts, drills, emails, retention, storage
+from backup.stored import alerts, drills, emails, keys, retention, storage
 from backup.stored.leases import Lease, find_dead
 from backup.stored.schedules import schedule_of
 from tenants.models import Tenant
@@ -97,7 +97,9 @@ def _new_backup(tenant: Tenant, *, user: Any, trigger: str, options: ExportOptio
         options=dataclasses.asdict(options),
         format_version=str(FORMAT_VERSION),
     )
-    backup.storage_name = storage.storage_name(tenant.pk, backup.id)
+    backup.storage_name = storage.storage_name(
+        tenant.pk, backup.id, encrypted=keys.encrypting_at_rest()
+    )
     backup.save()
     return backup
 
@@ -137,12 +139,16 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
     """Export the backup's tenant through zstd into the storage; fills in the backup's fields
     (not saved). The storage gets the file only once it is complete."""
     options = ExportOptions(**backup.options)
+    encryption = keys.encryption_for(backup)
     lease.count_total_later(lambda: expected_rows(backup.tenant, options))
     lease.start()
     try:
         with storage.spooled(backup.id) as (hashing, spool):
             level = settings.BACKUP_ZSTD_LEVEL
-            with compressed(hashing, "zstd", level=level) as out:  # type: ignore[arg-type]
+            with (
+                sealed(hashing, encryption) as raw,  # type: ignore[arg-type]
+                compressed(raw, "zstd", level=level) as out,
+            ):
                 result = export_tenant(
                     backup.tenant,
                     out,

@@ -18,7 +18,7 @@ from backup.errors import BackupError, ValidationFailed
 from backup.models import Drill, StoredBackup, Trigger
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup
-from backup.stored import alerts, retention, storage
+from backup.stored import alerts, keys, retention, storage
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
 
@@ -90,7 +90,12 @@ def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int
     handle = storage.open_stored(backup.storage_name)
     try:
         with transaction.atomic():
-            report = import_backup(handle, options=options, progress=lease.progress)
+            report = import_backup(
+                handle,
+                options=options,
+                progress=lease.progress,
+                decryption=keys.decryption_for(backup),
+            )
             restored = _restored_rows(Tenant.objects.get(pk=report.tenant["id"]), report.import_id)
             transaction.set_rollback(True)
     finally:

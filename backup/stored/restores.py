@@ -35,7 +35,7 @@ from backup.errors import (
 )
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
-from backup.stored import emails, storage
+from backup.stored import emails, keys, storage
 from backup.stored.backups import delete_backup, is_uuid, make_undo_backup
 from backup.stored.leases import Lease, find_dead
 from tenants.models import Tenant
@@ -147,6 +147,7 @@ def _run_engine(
             options=options_of(restore),
             actor=restore.created_by,
             progress=lease.progress,
+            decryption=keys.decryption_for(restore.backup) if restore.backup else None,
         )
 
 

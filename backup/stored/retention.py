@@ -237,8 +237,9 @@ def repair_storage() -> Repaired:
 
 
 def _backup_id(name: str) -> uuid.UUID | None:
-    """The backup id in a stored file's name (`<tenant>/<backup>.json.zst`), or None for a
+    """The backup id in a stored file's name (`<tenant>/<backup>.json.zst[.age]`), or None for a
     file that is not one of ours."""
+    name = name.removesuffix(storage.ENCRYPTED_SUFFIX)
     if not name.endswith(storage.SUFFIX):
         return None
     try:

@@ -26,7 +26,7 @@ from backup.errors import InvalidSchedule
 from backup.export import ExportOptions
 from backup.format.document import FORMAT_VERSION
 from backup.models import Schedule, StoredBackup, Trigger
-from backup.stored import alerts, retention, storage
+from backup.stored import alerts, keys, retention, storage
 from backup.stored.slots import Rule, offset_for, zone_named
 from tenants.models import Tenant, TenantSettings
 
@@ -282,6 +282,7 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
         )
         result.due = len(due)
         backups: list[StoredBackup] = []
+        encrypted = keys.encrypting_at_rest()
         moves: dict[tuple[dt.datetime, dt.datetime, dt.datetime], list[Any]] = defaultdict(list)
         for schedule in due:
             rule = rule_of(schedule)
@@ -301,7 +302,9 @@ def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
                     options=schedule.options or dataclasses.asdict(ExportOptions()),
                     format_version=str(FORMAT_VERSION),
                     scheduled_for=slot,
-                    storage_name=storage.storage_name(schedule.tenant_id, backup_id),
+                    storage_name=storage.storage_name(
+                        schedule.tenant_id, backup_id, encrypted=encrypted
+                    ),
                 )
             )
             following = rule.next_slot(max(at, slot + rule.offset))

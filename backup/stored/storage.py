@@ -22,6 +22,7 @@ from django.core.files.storage import Storage, storages
 from backup.errors import StorageFailed
 
 SUFFIX = ".json.zst"
+ENCRYPTED_SUFFIX = ".age"
 SPOOL_SUFFIX = ".partial"
 
 
@@ -29,9 +30,10 @@ def backup_storage() -> Storage:
     return storages["backups"]
 
 
-def storage_name(tenant_id: Any, backup_id: Any) -> str:
-    """Where a stored backup lives: one folder per tenant, named by ids only."""
-    return f"{tenant_id}/{backup_id}{SUFFIX}"
+def storage_name(tenant_id: Any, backup_id: Any, *, encrypted: bool = False) -> str:
+    """Where a stored backup lives: one folder per tenant, named by ids only (`.age` after an
+    encrypted one's name)."""
+    return f"{tenant_id}/{backup_id}{SUFFIX}" + (ENCRYPTED_SUFFIX if encrypted else "")
 
 
 def spool_dir() -> Path:

@@ -1,0 +1,68 @@
+"""The deployment's age keys for stored backups: with `BACKUP_AGE_RECIPIENTS` set, every stored
+backup asked for from then on is encrypted to those public keys at rest; the workers open them
+again (restores, drills) with the secret keys in `BACKUP_AGE_IDENTITY_FILE`, which the machines
+that only make backups need not hold.
+
+Whether a stored backup is encrypted is decided when it is asked for and recorded in its storage
+name (`.age` at the end), so that a backup and its file always agree.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from backup.errors import InvalidKey, StorageFailed
+from backup.format.encryption import Decryption, Encryption, identities_in
+from backup.models import StoredBackup
+
+AGE_SUFFIX = ".age"
+
+
+def recipients() -> tuple[str, ...]:
+    return tuple(key.strip() for key in settings.BACKUP_AGE_RECIPIENTS if key.strip())
+
+
+def encrypting_at_rest() -> bool:
+    return bool(recipients())
+
+
+def is_encrypted(backup: StoredBackup) -> bool:
+    return backup.storage_name.endswith(AGE_SUFFIX)
+
+
+def encryption_for(backup: StoredBackup) -> Encryption | None:
+    """How the worker encrypts the backup's file: None for a backup asked for unencrypted."""
+    if not is_encrypted(backup):
+        return None
+    if not encrypting_at_rest():
+        raise StorageFailed(
+            "This backup was asked for while stored backups were encrypted "
+            "(BACKUP_AGE_RECIPIENTS), and no recipient is set now: set BACKUP_AGE_RECIPIENTS "
+            "again, or make a new backup."
+        )
+    try:
+        return Encryption(recipients=recipients())
+    except InvalidKey as exc:
+        raise StorageFailed(f"BACKUP_AGE_RECIPIENTS: {exc.message}") from None
+
+
+def decryption_for(backup: StoredBackup) -> Decryption | None:
+    """How a worker opens the backup's file: None for an unencrypted one."""
+    if not is_encrypted(backup):
+        return None
+    name = settings.BACKUP_AGE_IDENTITY_FILE
+    if not name:
+        raise StorageFailed(
+            f"Backup {backup.pk} is encrypted at rest and BACKUP_AGE_IDENTITY_FILE is not set: "
+            "the workers need the secret key it was encrypted to."
+        )
+    try:
+        identities = identities_in(Path(name).read_text())
+    except OSError as exc:
+        raise StorageFailed(
+            f"The identity file (BACKUP_AGE_IDENTITY_FILE) cannot be read: {exc.strerror}."
+        ) from None
+    try:
+        return Decryption(identities=identities)
+    except InvalidKey as exc:
+        raise StorageFailed(f"BACKUP_AGE_IDENTITY_FILE: {exc.message}") from None
