@@ -27,6 +27,7 @@ from django.db import connection, connections, transaction  # noqa: E402
 
 from backup.errors import ValidationFailed  # noqa: E402
 from backup.export.service import ExportOptions, export_tenant, exported_tables  # noqa: E402
+from backup.format.encryption import Decryption, Encryption, identities_in  # noqa: E402
 from backup.format.streams import open_output  # noqa: E402
 from backup.registry import registry  # noqa: E402
 from backup.restore import (  # noqa: E402
@@ -62,17 +63,25 @@ def write_counts() -> int:
         return int(cursor.fetchone()[0])
 
 
-def op_export(path: str) -> dict[str, Any]:
-    with open_output(path) as out:
+def op_export(path: str, recipient: str = "") -> dict[str, Any]:
+    """The export into `path`, compressed as its name says; encrypted to `recipient` (an age
+    public key) when one is given."""
+    encryption = Encryption(recipients=(recipient,)) if recipient else None
+    with open_output(path, encryption=encryption) as out:
         result = export_tenant(tenant(), out)
     return {"rows": result.total_rows, "file_mb": os.path.getsize(path) / 1e6}
 
 
-def _import(path: str, options: ImportOptions, *, apply: bool) -> dict[str, Any]:
+def _import(
+    path: str, options: ImportOptions, *, apply: bool, identity_file: str = ""
+) -> dict[str, Any]:
     target = None if options.mode == Mode.NEW_TENANT else tenant()
     writes_before = write_counts() if connection.vendor == "postgresql" else None
     run = import_backup if apply else preview_import
-    report = run(path, tenant=target, options=options)
+    decryption = None
+    if identity_file:
+        decryption = Decryption(identities=identities_in(Path(identity_file).read_text()))
+    report = run(path, tenant=target, options=options, decryption=decryption)
     totals = report.totals()
     extra: dict[str, Any] = {"rows": totals.in_file, "counts": totals.as_dict()}
     if writes_before is not None:
@@ -81,8 +90,10 @@ def _import(path: str, options: ImportOptions, *, apply: bool) -> dict[str, Any]
     return extra
 
 
-def op_preview(path: str) -> dict[str, Any]:
-    return _import(path, ImportOptions(mode=Mode.MERGE), apply=False)
+def op_preview(path: str, identity_file: str = "") -> dict[str, Any]:
+    """The preview of a merge of `path`; decrypted with the age identities in `identity_file`
+    when one is given."""
+    return _import(path, ImportOptions(mode=Mode.MERGE), apply=False, identity_file=identity_file)
 
 
 def op_merge(path: str) -> dict[str, Any]:
