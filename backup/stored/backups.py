@@ -136,8 +136,9 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
 
 
 def write_backup(backup: StoredBackup, lease: Lease) -> None:
-    """Export the backup's tenant through zstd into the storage; fills in the backup's fields
-    (not saved). The storage gets the file only once it is complete."""
+    """Export the backup's tenant through zstd (and age, for a backup encrypted at rest) into
+    the storage; fills in the backup's fields (not saved). The storage gets the file only once
+    it is complete."""
     options = ExportOptions(**backup.options)
     encryption = keys.encryption_for(backup)
     lease.count_total_later(lambda: expected_rows(backup.tenant, options))
