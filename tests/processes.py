@@ -260,6 +260,15 @@ def shell(env: dict[str, str], code: str, timeout: float = 120) -> Any:
     return json.loads(lines[-1][len(RESULT) :])
 
 
+# The process runs as from a terminal, where Ctrl-C (SIGINT) interrupts it, even when the tests
+# run where SIGINT is ignored (a shell without job control starts background jobs so, and the
+# ignoring passes on to every child): the disposition is reset before the process starts.
+WITH_CTRL_C = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
 class Process:
     """A long-running process (a worker, a server) with its output in a log file; stopped (and
     killed if it will not stop) when the `with` block ends."""
@@ -280,7 +289,11 @@ class Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.popen = subprocess.Popen(
-                self.args, env=self.env, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-c", WITH_CTRL_C, *self.args],
+                env=self.env,
+                cwd=BASE_DIR,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         return self
 
