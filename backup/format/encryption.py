@@ -16,7 +16,7 @@ import contextlib
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -70,27 +70,33 @@ class Decryption:
 
 
 def _recipients(keys: tuple[str, ...]) -> list[Any]:
-    parsed = []
-    for number, key in enumerate(keys, 1):
-        try:
-            parsed.append(pyrage.x25519.Recipient.from_str(key.strip()))
-        except pyrage.RecipientError:
-            raise InvalidKey(
-                f"Recipient {number} ({_shown(key)}) is not an age public key (age1...)."
-            ) from None
-    return parsed
+    return _parsed(
+        pyrage.x25519.Recipient,
+        pyrage.RecipientError,
+        keys,
+        lambda n, key: f"Recipient {n} ({_shown(key)}) is not an age public key (age1...).",
+    )
 
 
 def _identities(keys: tuple[str, ...]) -> list[Any]:
+    # Never the key itself in a message: it is a secret.
+    return _parsed(
+        pyrage.x25519.Identity,
+        pyrage.IdentityError,
+        keys,
+        lambda n, _key: f"Identity {n} is not an age secret key (AGE-SECRET-KEY-1...).",
+    )
+
+
+def _parsed(
+    kind: Any, error: type[Exception], keys: tuple[str, ...], refusal: Callable[[int, str], str]
+) -> list[Any]:
     parsed = []
     for number, key in enumerate(keys, 1):
         try:
-            parsed.append(pyrage.x25519.Identity.from_str(key.strip()))
-        except pyrage.IdentityError:
-            # Never the key itself in a message: it is a secret.
-            raise InvalidKey(
-                f"Identity {number} is not an age secret key (AGE-SECRET-KEY-1...)."
-            ) from None
+            parsed.append(kind.from_str(key.strip()))
+        except error:
+            raise InvalidKey(refusal(number, key)) from None
     return parsed
 
 
