@@ -293,3 +293,18 @@ def test_an_encrypted_export_leaves_no_secret_in_clear(tenant, key, tmp_path):
     document = export_bytes(tenant)
     some_value = orjson.loads(document)["tenant_data"]["vehicle"][0]["serial_number"].encode()
     assert some_value in document and some_value not in sealed
+
+
+def test_a_passphrase_backup_above_the_limit_is_refused_both_ways(
+    tenant, passphrase_file, tmp_path, settings
+):
+    target = tmp_path / "out" / "backup.json.age"
+    target.parent.mkdir()
+    export(tenant, target, "--passphrase-file", str(passphrase_file))
+    settings.BACKUP_PASSPHRASE_MAX_BYTES = target.stat().st_size // 2
+    error = _unchanged(lambda: refused(target, "--passphrase-file", str(passphrase_file)))
+    assert "larger than BACKUP_PASSPHRASE_MAX_BYTES" in str(error)
+    target.unlink()
+    with pytest.raises(CommandError, match="encrypt it to recipients"):
+        export(tenant, target, "--passphrase-file", str(passphrase_file))
+    assert list(target.parent.iterdir()) == []  # no file, not even a partial one

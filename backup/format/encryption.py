@@ -24,7 +24,14 @@ from typing import Any, BinaryIO
 import pyrage
 from django.conf import settings
 
-from backup.errors import DecryptionFailed, EncryptedFile, ExportFailed, InvalidKey, NotEncrypted
+from backup.errors import (
+    DecryptionFailed,
+    EncryptedFile,
+    ExportFailed,
+    InvalidKey,
+    NotEncrypted,
+    Refused,
+)
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
 ARMOR_MAGIC = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -183,7 +190,7 @@ class _Bounded(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         if self.buffer.tell() + len(data) > self.limit:
-            raise InvalidKey(
+            raise ExportFailed(
                 f"This backup is larger than BACKUP_PASSPHRASE_MAX_BYTES ({self.limit:,} bytes "
                 "compressed), the most encrypted with a passphrase (which is done in memory): "
                 "encrypt it to recipients (age public keys) instead."
@@ -232,7 +239,7 @@ def _decrypted_whole(source: BinaryIO, passphrase: str) -> io.BytesIO:
     limit = max_passphrase_bytes()
     ciphertext = source.read(limit + 1)
     if len(ciphertext) > limit:
-        raise InvalidKey(
+        raise Refused(
             f"This encrypted file is larger than BACKUP_PASSPHRASE_MAX_BYTES ({limit:,} bytes), "
             "the most decrypted with a passphrase (which is done in memory)."
         )
