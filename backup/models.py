@@ -12,6 +12,9 @@ from django.db import models
 
 from tenants.models import Tenant
 
+# After the name of a stored backup encrypted at rest with age.
+ENCRYPTED_SUFFIX = ".age"
+
 
 class Trigger(models.TextChoices):
     PAGE = "page", "Admin page"
@@ -103,6 +106,11 @@ class StoredBackup(Job):
     @property
     def active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def encrypted(self) -> bool:
+        """Encrypted at rest with age (`backup.stored.keys`): its storage name says so."""
+        return self.storage_name.endswith(ENCRYPTED_SUFFIX)
 
     @property
     def last_drill(self) -> "Drill | None":

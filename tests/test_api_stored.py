@@ -215,6 +215,7 @@ def test_list_is_newest_first_with_every_field(api, tenant, owner, run_jobs):
         "total_rows",
         "size",
         "sha256",
+        "encrypted",
         "progress",
         "started_at",
         "finished_at",
@@ -227,7 +228,7 @@ def test_list_is_newest_first_with_every_field(api, tenant, owner, run_jobs):
     assert all(set(item) == fields for item in items)
     assert [item["status"] for item in items] == ["queued", "succeeded", "failed"]
     assert items[1]["size"] == first.size and items[1]["total_rows"] == first.total_rows
-    assert items[1]["created_by"] == owner.email
+    assert items[1]["created_by"] == owner.email and items[1]["encrypted"] is False
     assert items[2]["created_by"] is None and items[2]["error"] == "disk full"
     assert set(items[0]["progress"]) == {"done", "total", "percent", "table"}
 

@@ -3,10 +3,15 @@ stored backup to the deployment's keys (the real `age` command opens it), and re
 restore drills decrypt it with BACKUP_AGE_IDENTITY_FILE. Backups stored before stay readable; a
 worker without the key fails clearly."""
 
+import io
+import re
 import subprocess
 
+import orjson
 import pytest
 import zstandard
+from django.core.management import call_command
+from django.urls import reverse
 
 from backup.format.encryption import AGE_MAGIC
 from backup.models import Drill, Restore, StoredBackup, Trigger
@@ -15,7 +20,9 @@ from backup.stored.backups import run_backup
 from backup.stored.drills import request_drill
 from tenants.models import MeterReading, Tenant
 
+from . import factories as f
 from .backup_support import export_bytes, parse
+from .test_api import client_for, member_of
 from .test_encryption import keypair
 from .test_stored_service import data_of, make, restore, without_soft_deleted
 
@@ -130,3 +137,31 @@ def test_the_storage_repair_knows_encrypted_files(tenant, deployment_key, backup
     assert result.files_removed == [orphan.storage_name] and result.rows_failed == []
     assert (backup_dir / kept.storage_name).exists()
     assert not (backup_dir / orphan.storage_name).exists()
+
+
+def test_the_api_the_page_and_the_list_say_which_backups_are_encrypted(
+    tenant, settings, tmp_path, run_jobs, client
+):
+    plain = make(tenant, run_jobs)
+    _identity, public = keypair(tmp_path, "shown")
+    settings.BACKUP_AGE_RECIPIENTS = [public]
+    sealed = make(tenant, run_jobs)
+    owner = member_of(tenant, "owner")
+    api = client_for(owner)
+    for backup, encrypted in ((plain, False), (sealed, True)):
+        response = api.get(
+            reverse("backup-api:backup", kwargs={"tenant": tenant.slug, "id": str(backup.id)})
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["encrypted"] is encrypted
+    out = io.StringIO()
+    call_command("backup_list", tenant.slug, "--json", stdout=out)
+    listed = {row["id"]: row["encrypted"] for row in orjson.loads(out.getvalue())}
+    assert listed == {str(plain.id): False, str(sealed.id): True}
+    staff = f.UserFactory(is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=staff, role="admin")
+    client.force_login(staff)
+    page = client.get(reverse("admin:backup_tenant", kwargs={"slug": tenant.slug}))
+    row = re.search(rf'<tr id="backup-{sealed.id}".*?</tr>', page.content.decode(), re.S)
+    other = re.search(rf'<tr id="backup-{plain.id}".*?</tr>', page.content.decode(), re.S)
+    assert ">Encrypted<" in row.group(0) and ">Encrypted<" not in other.group(0)

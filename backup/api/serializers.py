@@ -218,6 +218,9 @@ class StoredBackupSerializer(serializers.Serializer):
         allow_null=True, help_text="Bytes as stored (zstd-compressed); null until succeeded."
     )
     sha256 = serializers.CharField(help_text="SHA-256 of the stored file; empty until succeeded.")
+    encrypted = serializers.BooleanField(
+        help_text="Encrypted at rest with age, to the deployment's keys (BACKUP_AGE_RECIPIENTS)."
+    )
     progress = ProgressSerializer(source="*")
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

@@ -51,7 +51,7 @@ from backup.export import ExportOptions, iter_export
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
-from backup.stored import keys, links
+from backup.stored import links
 from backup.stored.alerts import open_alerts
 from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup, set_keep
 from backup.stored.restores import (
@@ -561,7 +561,7 @@ class DownloadView(StoredJobView):
             query.validated_data["token"], backup=backup, user=request.user
         )
         stamp = backup.created_at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        encrypted = keys.is_encrypted(backup)
+        encrypted = backup.encrypted
         response = FileResponse(
             handle,
             as_attachment=True,

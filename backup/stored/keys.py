@@ -15,8 +15,6 @@ from backup.errors import InvalidKey, StorageFailed
 from backup.format.encryption import Decryption, Encryption, identities_in
 from backup.models import StoredBackup
 
-AGE_SUFFIX = ".age"
-
 
 def recipients() -> tuple[str, ...]:
     return tuple(key.strip() for key in settings.BACKUP_AGE_RECIPIENTS if key.strip())
@@ -26,13 +24,9 @@ def encrypting_at_rest() -> bool:
     return bool(recipients())
 
 
-def is_encrypted(backup: StoredBackup) -> bool:
-    return backup.storage_name.endswith(AGE_SUFFIX)
-
-
 def encryption_for(backup: StoredBackup) -> Encryption | None:
     """How the worker encrypts the backup's file: None for a backup asked for unencrypted."""
-    if not is_encrypted(backup):
+    if not backup.encrypted:
         return None
     if not encrypting_at_rest():
         raise StorageFailed(
@@ -48,7 +42,7 @@ def encryption_for(backup: StoredBackup) -> Encryption | None:
 
 def decryption_for(backup: StoredBackup) -> Decryption | None:
     """How a worker opens the backup's file: None for an unencrypted one."""
-    if not is_encrypted(backup):
+    if not backup.encrypted:
         return None
     name = settings.BACKUP_AGE_IDENTITY_FILE
     if not name:

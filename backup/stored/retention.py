@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from backup.audit import record
 from backup.errors import StorageFailed
-from backup.models import Drill, Restore, Schedule, StoredBackup, Trigger
+from backup.models import ENCRYPTED_SUFFIX, Drill, Restore, Schedule, StoredBackup, Trigger
 from backup.stored import storage
 from backup.stored.slots import zone_named
 from tenants.models import Tenant
@@ -239,7 +239,7 @@ def repair_storage() -> Repaired:
 def _backup_id(name: str) -> uuid.UUID | None:
     """The backup id in a stored file's name (`<tenant>/<backup>.json.zst[.age]`), or None for a
     file that is not one of ours."""
-    name = name.removesuffix(storage.ENCRYPTED_SUFFIX)
+    name = name.removesuffix(ENCRYPTED_SUFFIX)
     if not name.endswith(storage.SUFFIX):
         return None
     try:

@@ -20,9 +20,9 @@ from django.core.files import File
 from django.core.files.storage import Storage, storages
 
 from backup.errors import StorageFailed
+from backup.models import ENCRYPTED_SUFFIX
 
 SUFFIX = ".json.zst"
-ENCRYPTED_SUFFIX = ".age"
 SPOOL_SUFFIX = ".partial"
 
 

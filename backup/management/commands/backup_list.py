@@ -77,6 +77,7 @@ def as_json(backup: StoredBackup) -> dict[str, Any]:
         "status": backup.status,
         "size": backup.size,
         "sha256": backup.sha256 or None,
+        "encrypted": backup.encrypted,
         "rows": backup.total_rows,
         "rows_per_table": backup.rows,
         "progress": {
