@@ -13,6 +13,7 @@ import zstandard
 from django.core.management import call_command
 from django.urls import reverse
 
+from backup.checks import age_keys
 from backup.format.encryption import AGE_MAGIC
 from backup.models import Drill, Restore, StoredBackup, Trigger
 from backup.stored import retention
@@ -165,3 +166,25 @@ def test_the_api_the_page_and_the_list_say_which_backups_are_encrypted(
     row = re.search(rf'<tr id="backup-{sealed.id}".*?</tr>', page.content.decode(), re.S)
     other = re.search(rf'<tr id="backup-{plain.id}".*?</tr>', page.content.decode(), re.S)
     assert ">Encrypted<" in row.group(0) and ">Encrypted<" not in other.group(0)
+
+
+def test_the_age_settings_are_checked_when_the_server_starts(settings, tmp_path):
+    identity, public = keypair(tmp_path, "checked")
+    settings.BACKUP_AGE_RECIPIENTS = [public]
+    settings.BACKUP_AGE_IDENTITY_FILE = str(identity)
+    assert age_keys() == []
+    settings.BACKUP_AGE_IDENTITY_FILE = ""
+    assert [m.id for m in age_keys()] == ["backup.W003"]  # a machine that only makes backups
+    settings.BACKUP_AGE_IDENTITY_FILE = str(identity)
+    settings.BACKUP_AGE_RECIPIENTS = [public, "age1typo"]
+    [error] = age_keys()
+    assert error.id == "backup.E001" and "Recipient 2 ('age1typo')" in error.msg
+    settings.BACKUP_AGE_RECIPIENTS = []
+    settings.BACKUP_AGE_IDENTITY_FILE = str(tmp_path / "missing.txt")
+    [error] = age_keys()
+    assert error.id == "backup.E002" and "No such file" in error.msg
+    not_a_key = tmp_path / "not-a-key.txt"
+    not_a_key.write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    settings.BACKUP_AGE_IDENTITY_FILE = str(not_a_key)
+    [error] = age_keys()
+    assert error.id == "backup.E002" and "NOTAKEY" not in error.msg

@@ -1,0 +1,44 @@
+"""System checks of the backup settings, so that a mistake shows when the server or a worker
+starts, not at the first backup of the night."""
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from backup.errors import InvalidKey
+from backup.format.encryption import Decryption, Encryption, identities_in
+
+
+@register()
+def age_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """BACKUP_AGE_RECIPIENTS must be age public keys, and BACKUP_AGE_IDENTITY_FILE, when set, a
+    readable file of age secret keys; encrypting without it only warns: the machines that only
+    make backups need no secret key."""
+    found: list[CheckMessage] = []
+    recipients = tuple(k.strip() for k in settings.BACKUP_AGE_RECIPIENTS if k.strip())
+    if recipients:
+        try:
+            Encryption(recipients=recipients)
+        except InvalidKey as exc:
+            found.append(Error(f"BACKUP_AGE_RECIPIENTS: {exc.message}", id="backup.E001"))
+    name = settings.BACKUP_AGE_IDENTITY_FILE
+    if name:
+        try:
+            Decryption(identities=identities_in(Path(name).read_text()))
+        except OSError as exc:
+            found.append(
+                Error(f"BACKUP_AGE_IDENTITY_FILE {name}: {exc.strerror}.", id="backup.E002")
+            )
+        except InvalidKey as exc:
+            found.append(Error(f"BACKUP_AGE_IDENTITY_FILE {name}: {exc.message}", id="backup.E002"))
+    elif recipients:
+        found.append(
+            Warning(
+                "Stored backups are encrypted (BACKUP_AGE_RECIPIENTS) and this machine has no "
+                "BACKUP_AGE_IDENTITY_FILE: its workers cannot restore or drill them.",
+                id="backup.W003",
+            )
+        )
+    return found
