@@ -23,6 +23,7 @@ def age_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             Encryption(recipients=recipients)
         except InvalidKey as exc:
             found.append(Error(f"BACKUP_AGE_RECIPIENTS: {exc.message}", id="backup.E001"))
+    found += _tenant_recipients(bool(recipients))
     name = settings.BACKUP_AGE_IDENTITY_FILE
     if name:
         try:
@@ -39,6 +40,36 @@ def age_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 "Stored backups are encrypted (BACKUP_AGE_RECIPIENTS) and this machine has no "
                 "BACKUP_AGE_IDENTITY_FILE: its workers cannot restore or drill them.",
                 id="backup.W003",
+            )
+        )
+    return found
+
+
+def _tenant_recipients(deployment: bool) -> list[CheckMessage]:
+    by_tenant = settings.BACKUP_AGE_TENANT_RECIPIENTS
+    shape = "a JSON object of tenant slugs, each with a list of age public keys"
+    if not isinstance(by_tenant, dict) or not all(
+        isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+        for keys in by_tenant.values()
+    ):
+        return [Error(f"BACKUP_AGE_TENANT_RECIPIENTS must be {shape}.", id="backup.E004")]
+    found: list[CheckMessage] = []
+    for slug, keys in sorted(by_tenant.items()):
+        if not keys:
+            continue
+        try:
+            Encryption(recipients=tuple(keys))
+        except InvalidKey as exc:
+            found.append(
+                Error(f"BACKUP_AGE_TENANT_RECIPIENTS[{slug!r}]: {exc.message}", id="backup.E004")
+            )
+    if by_tenant and not deployment:
+        found.append(
+            Warning(
+                "BACKUP_AGE_TENANT_RECIPIENTS is set but BACKUP_AGE_RECIPIENTS is not: stored "
+                "backups are encrypted only while the deployment has keys of its own (its "
+                "workers must be able to drill and restore them).",
+                id="backup.W005",
             )
         )
     return found

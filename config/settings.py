@@ -169,6 +169,10 @@ BACKUP_ZSTD_LEVEL = env.int("BACKUP_ZSTD_LEVEL", default=1)
 # (restores, drills) with the secret keys in BACKUP_AGE_IDENTITY_FILE.
 BACKUP_AGE_RECIPIENTS = env.list("BACKUP_AGE_RECIPIENTS", default=[])
 BACKUP_AGE_IDENTITY_FILE = env.str("BACKUP_AGE_IDENTITY_FILE", default="")
+# A tenant's own public keys, as JSON {"<tenant slug>": ["age1...", ...]}: its stored backups are
+# encrypted to them too (only while BACKUP_AGE_RECIPIENTS is set), so that its admins can open
+# the files they download with their own key.
+BACKUP_AGE_TENANT_RECIPIENTS = env.json("BACKUP_AGE_TENANT_RECIPIENTS", default={})
 # pyrage encrypts and decrypts with a passphrase only in memory: the largest such file (bytes,
 # compressed); encryption to age public keys streams and has no limit.
 BACKUP_PASSPHRASE_MAX_BYTES = env.int("BACKUP_PASSPHRASE_MAX_BYTES", default=256 * 1024**2)

@@ -188,3 +188,43 @@ def test_the_age_settings_are_checked_when_the_server_starts(settings, tmp_path)
     settings.BACKUP_AGE_IDENTITY_FILE = str(not_a_key)
     [error] = age_keys()
     assert error.id == "backup.E002" and "NOTAKEY" not in error.msg
+
+
+def test_a_tenants_own_key_opens_its_stored_backups_and_no_others(
+    tenant, other, deployment_key, settings, tmp_path, backup_dir, run_jobs
+):
+    own, own_public = keypair(tmp_path, "tenant-own")
+    settings.BACKUP_AGE_TENANT_RECIPIENTS = {tenant.slug: [own_public]}
+    mine, theirs = make(tenant, run_jobs), make(other, run_jobs)
+
+    def opens(identity, backup) -> bool:
+        return (
+            subprocess.run(
+                ["age", "-d", "-i", str(identity), "-o", "/dev/null"],
+                input=(backup_dir / backup.storage_name).read_bytes(),
+                capture_output=True,
+            ).returncode
+            == 0
+        )
+
+    assert opens(own, mine) and opens(deployment_key, mine)
+    assert opens(deployment_key, theirs) and not opens(own, theirs)
+    with run_jobs():  # the workers still drill it with the deployment's key
+        drill = request_drill(mine)
+    drill.refresh_from_db()
+    assert drill.status == Drill.Status.PASSED, drill.problems
+
+
+def test_the_tenants_keys_are_checked_too(settings, tmp_path):
+    identity, public = keypair(tmp_path, "deployment-checked")
+    settings.BACKUP_AGE_IDENTITY_FILE = str(identity)
+    settings.BACKUP_AGE_RECIPIENTS = [public]
+    settings.BACKUP_AGE_TENANT_RECIPIENTS = {"north-pit": [public], "south-pit": ["age1typo"]}
+    [error] = age_keys()
+    assert error.id == "backup.E004" and "['south-pit']" in error.msg
+    settings.BACKUP_AGE_TENANT_RECIPIENTS = {"north-pit": "age1..."}
+    [error] = age_keys()
+    assert error.id == "backup.E004" and "a JSON object of tenant slugs" in error.msg
+    settings.BACKUP_AGE_TENANT_RECIPIENTS = {"north-pit": [public]}
+    settings.BACKUP_AGE_RECIPIENTS = []
+    assert [m.id for m in age_keys()] == ["backup.W005"]

@@ -1,13 +1,15 @@
 """The deployment's age keys for stored backups: with `BACKUP_AGE_RECIPIENTS` set, every stored
-backup asked for from then on is encrypted to those public keys at rest; the workers open them
-again (restores, drills) with the secret keys in `BACKUP_AGE_IDENTITY_FILE`, which the machines
-that only make backups need not hold.
+backup asked for from then on is encrypted to those public keys at rest (and to its tenant's own
+in `BACKUP_AGE_TENANT_RECIPIENTS`); the workers open them again (restores, drills) with the
+secret keys in `BACKUP_AGE_IDENTITY_FILE`, which the machines that only make backups need not
+hold.
 
 Whether a stored backup is encrypted is decided when it is asked for and recorded in its storage
 name (`.age` at the end), so that a backup and its file always agree.
 """
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -17,7 +19,19 @@ from backup.models import StoredBackup
 
 
 def recipients() -> tuple[str, ...]:
-    return tuple(key.strip() for key in settings.BACKUP_AGE_RECIPIENTS if key.strip())
+    """The deployment's public keys."""
+    return _keys(settings.BACKUP_AGE_RECIPIENTS)
+
+
+def tenant_recipients(slug: str) -> tuple[str, ...]:
+    """The tenant's own public keys (`BACKUP_AGE_TENANT_RECIPIENTS`), beside the deployment's."""
+    return _keys(settings.BACKUP_AGE_TENANT_RECIPIENTS.get(slug, ()))
+
+
+def _keys(listed: Any) -> tuple[str, ...]:
+    if isinstance(listed, str):
+        listed = [listed]
+    return tuple(key.strip() for key in listed if isinstance(key, str) and key.strip())
 
 
 def encrypting_at_rest() -> bool:
@@ -35,9 +49,11 @@ def encryption_for(backup: StoredBackup) -> Encryption | None:
             "again, or make a new backup."
         )
     try:
-        return Encryption(recipients=recipients())
+        return Encryption(recipients=recipients() + tenant_recipients(backup.tenant.slug))
     except InvalidKey as exc:
-        raise StorageFailed(f"BACKUP_AGE_RECIPIENTS: {exc.message}") from None
+        raise StorageFailed(
+            f"BACKUP_AGE_RECIPIENTS or BACKUP_AGE_TENANT_RECIPIENTS: {exc.message}"
+        ) from None
 
 
 def decryption_for(backup: StoredBackup) -> Decryption | None:
