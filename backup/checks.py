@@ -9,6 +9,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from backup.errors import InvalidKey
 from backup.format.encryption import Decryption, Encryption, identities_in
+from backup.stored import keys
 
 
 @register()
@@ -17,7 +18,7 @@ def age_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     readable file of age secret keys; encrypting without it only warns: the machines that only
     make backups need no secret key."""
     found: list[CheckMessage] = []
-    recipients = tuple(k.strip() for k in settings.BACKUP_AGE_RECIPIENTS if k.strip())
+    recipients = keys.recipients()
     if recipients:
         try:
             Encryption(recipients=recipients)
@@ -49,16 +50,16 @@ def _tenant_recipients(deployment: bool) -> list[CheckMessage]:
     by_tenant = settings.BACKUP_AGE_TENANT_RECIPIENTS
     shape = "a JSON object of tenant slugs, each with a list of age public keys"
     if not isinstance(by_tenant, dict) or not all(
-        isinstance(keys, list) and all(isinstance(k, str) for k in keys)
-        for keys in by_tenant.values()
+        isinstance(listed, list) and all(isinstance(k, str) for k in listed)
+        for listed in by_tenant.values()
     ):
         return [Error(f"BACKUP_AGE_TENANT_RECIPIENTS must be {shape}.", id="backup.E004")]
     found: list[CheckMessage] = []
-    for slug, keys in sorted(by_tenant.items()):
-        if not keys:
+    for slug, listed in sorted(by_tenant.items()):
+        if not listed:
             continue
         try:
-            Encryption(recipients=tuple(keys))
+            Encryption(recipients=tuple(listed))
         except InvalidKey as exc:
             found.append(
                 Error(f"BACKUP_AGE_TENANT_RECIPIENTS[{slug!r}]: {exc.message}", id="backup.E004")
