@@ -135,7 +135,10 @@ def table_name(model: type[models.Model]) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def _value_type(f: models.Field) -> ValueType:
+def value_type(f: models.Field) -> ValueType:
+    """How the format writes the field's values (a foreign key: as its target's key)."""
+    if f.is_relation:
+        return value_type(f.target_field)  # type: ignore[attr-defined]
     match f:
         case models.UUIDField():
             return "uuid"
@@ -171,7 +174,7 @@ def _has_default(f: models.Field) -> bool:
 def _field_spec(model: type[models.Model], f: models.Field, masters: set[type]) -> FieldSpec:
     common = {"name": f.name, "column": f.column, "model_field": f, "null": f.null}
     if f.primary_key:
-        return FieldSpec(kind="id", type=_value_type(f), **common)
+        return FieldSpec(kind="id", type=value_type(f), **common)
     if f.is_relation:
         target = f.related_model
         if target is Tenant:
@@ -196,7 +199,7 @@ def _field_spec(model: type[models.Model], f: models.Field, masters: set[type]) 
     choices = tuple(str(value) for value, _label in f.flatchoices) if f.choices else ()
     return FieldSpec(
         kind="value",
-        type=_value_type(f),
+        type=value_type(f),
         required=not _has_default(f),
         enum=f"{table_name(model)}.{f.name}" if choices else None,
         choices=choices,

@@ -1087,8 +1087,8 @@ def scheduler_section(figures: dict[str, Any]) -> list[str]:
         f"({raw['ensure_schedules']['seconds']:.2f} s for "
         f"{raw['ensure_schedules']['made']:,}). "
         "The baseline: django-tasks-db's own `enqueue`, one call per job, of as many "
-        "`make_backup` jobs in one transaction, nothing else; the pass inserts its jobs a "
-        "thousand per statement (`backup.stored.tasks.enqueue_all`).",
+        "`make_backup` jobs in one transaction, nothing else; the pass writes its backups, jobs, "
+        "audit entries and alerts a table at a time (`backup.db.bulk_rows`).",
         "",
         "| pass | due | seconds | of which enqueue_due | bare enqueue s | pass / bare |",
         "|---|---:|---:|---:|---:|---:|",

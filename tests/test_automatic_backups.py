@@ -347,7 +347,13 @@ def _made(tenant, when, *, trigger=Trigger.SCHEDULE, status=Status.SUCCEEDED, ke
 
 
 def test_retention_keeps_the_last_n_plus_one_per_month_up_to_the_maximum_age(tenant):
-    update_schedule(tenant, {"keep_last": 3, "keep_monthly": 4, "max_age_days": 200}, user=None)
+    # Months in UTC: the tenant's own zone (a random one) may already be in December at noon
+    # UTC on 30 November.
+    update_schedule(
+        tenant,
+        {"keep_last": 3, "keep_monthly": 4, "max_age_days": 200, "timezone": "UTC"},
+        user=None,
+    )
     now = utc(2026, 12, 6, 12)
     daily = [_made(tenant, now - dt.timedelta(days=d)) for d in range(0, 240)]
     pruned = retention.prune_tenant(tenant, now=now)

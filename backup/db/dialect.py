@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from psycopg.copy import QueuedLibpqWriter
 
 from backup.db import postgresql_export, sqlite_export
@@ -23,7 +23,7 @@ from backup.db.sql import copy_statement, q
 from backup.db.writers import BackgroundCopy, BackgroundInsert, BackgroundWriter
 from backup.errors import ImportRunning
 from backup.format.values import Decoder, text_decoder
-from backup.registry import FieldSpec
+from backup.registry import FieldSpec, ValueType
 
 BATCH_ROWS = 5000
 
@@ -117,10 +117,12 @@ class Dialect:
         """A decoder that hands canonical values to the database as text, or None."""
         return None
 
-    def preparation(self, spec: FieldSpec, conn: Any) -> Preparation | None:
-        """What a checked value of the field needs before it is written; None: nothing. The
-        portable answer is Django's own preparation of the value."""
-        prep = spec.model_field.get_db_prep_save
+    def preparation(
+        self, value_type: ValueType, model_field: models.Field, conn: Any
+    ) -> Preparation | None:
+        """What a checked value (of `value_type`, for `model_field`) needs before it is
+        written; None: nothing. The portable answer is Django's own preparation of the value."""
+        prep = model_field.get_db_prep_save
         return Preparation(lambda value: prep(value, connection=conn), False)
 
     def export_rows(self) -> ModuleType | None:
@@ -239,11 +241,13 @@ class PostgreSQL(Dialect):
     def text_decoder(self, spec: FieldSpec) -> Decoder | None:
         return text_decoder(spec, self.name) if self.fast_paths else None
 
-    def preparation(self, spec: FieldSpec, conn: Any) -> Preparation | None:
+    def preparation(
+        self, value_type: ValueType, model_field: models.Field, conn: Any
+    ) -> Preparation | None:
         # psycopg sends the decoded Python values as they are, but JSON, which needs its adapter.
-        if self.fast_paths and spec.type != "json":
+        if self.fast_paths and value_type != "json":
             return None
-        return super().preparation(spec, conn)
+        return super().preparation(value_type, model_field, conn)
 
     def export_rows(self) -> ModuleType | None:
         return postgresql_export if self.fast_paths else None
@@ -281,15 +285,17 @@ class SQLite(Dialect):
     def text_decoder(self, spec: FieldSpec) -> Decoder | None:
         return text_decoder(spec, self.name) if self.fast_paths else None
 
-    def preparation(self, spec: FieldSpec, conn: Any) -> Preparation | None:
+    def preparation(
+        self, value_type: ValueType, model_field: models.Field, conn: Any
+    ) -> Preparation | None:
         # Nothing for values Django stores as they are, nor for text from `text_decoder`, which
         # is already in Django's storage form; the rest (values in other forms) as Django would.
         if not self.fast_paths:
-            return super().preparation(spec, conn)
-        if spec.type in _SQLITE_AS_IS:
+            return super().preparation(value_type, model_field, conn)
+        if value_type in _SQLITE_AS_IS:
             return None
-        prep = spec.model_field.get_db_prep_save
-        return Preparation(lambda value: prep(value, connection=conn), spec.type != "json")
+        prep = model_field.get_db_prep_save
+        return Preparation(lambda value: prep(value, connection=conn), value_type != "json")
 
     def export_rows(self) -> ModuleType | None:
         return sqlite_export if self.fast_paths else None

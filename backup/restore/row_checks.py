@@ -193,7 +193,7 @@ def row_stager(
             lookup = names[f"lookup{i}"] = _master_ref(masters, problems, spec, f)
         elif f.kind == "user_fk":
             lookup = names[f"lookup{i}"] = _user_ref(users, problems, spec, f)
-        prep = db.preparation(f, conn)
+        prep = db.preparation(f.type, f.model_field, conn)
         if prep is not None:
             names[f"prep{i}"] = prep.call
         if f.name in fixed:

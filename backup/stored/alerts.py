@@ -17,6 +17,7 @@ from django.core.mail import EmailMessage, mailers
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from backup.db.bulk_rows import insert_rows
 from backup.models import Alert, Drill, Schedule, StoredBackup, Trigger
 from backup.stored.emails import tenant_link
 from tenants.models import Membership, Tenant
@@ -31,40 +32,51 @@ def grace() -> dt.timedelta:
 
 def raise_alert(tenant: Tenant, kind: str, key: str, message: str) -> Alert | None:
     """Raise the alert unless it was raised before; returns it when this call raised it."""
-    raised = raise_alerts([Alert(tenant=tenant, kind=kind, key=key[:64], message=message)])
-    return raised[0] if raised else None
+    raised = raise_alerts([{"tenant_id": tenant.pk, "kind": kind, "key": key, "message": message}])
+    return Alert.objects.get(pk=raised[0]) if raised else None
 
 
-def raise_alerts(alerts: list[Alert]) -> list[Alert]:
-    """Raise many at once (a scheduler's pass after downtime may raise one per tenant): those
-    raised before, by this process or another, are left as they were; the new ones are
-    emailed. Returns the new ones."""
-    Alert.objects.bulk_create(alerts, batch_size=1000, ignore_conflicts=True)
-    new = set(Alert.objects.filter(pk__in=[a.pk for a in alerts]).values_list("pk", flat=True))
-    raised = [a for a in alerts if a.pk in new]
-    _email_owners(raised)
+def raise_alerts(alerts: list[dict[str, Any]]) -> list[Any]:
+    """Raise many at once, each given as its `tenant_id`, `kind`, `key` and `message` (a
+    scheduler's pass after downtime may raise one per tenant): those raised before, by this
+    process or another, are left as they were; the new ones are emailed. Returns the new ones'
+    ids."""
+    tenant_id = Tenant._meta.pk.to_python  # type: ignore[union-attr]
+    rows = [
+        {
+            **alert,
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id(alert["tenant_id"]),
+            "key": alert["key"][:64],
+        }
+        for alert in alerts
+    ]
+    raised = insert_rows(Alert, rows, skip_conflicts=True)
+    new = set(raised)
+    _email_owners([row for row in rows if row["id"] in new])
     return raised
 
 
-def _email_owners(alerts: list[Alert]) -> None:
+def _email_owners(alerts: list[dict[str, Any]]) -> None:
     if not alerts:
         return
     owners = Membership.objects.filter(
-        tenant_id__in={a.tenant_id for a in alerts},
+        tenant_id__in={a["tenant_id"] for a in alerts},
         role=Membership.Role.OWNER,
         user__is_active=True,
     ).exclude(user__email="")
     recipients: dict[Any, list[str]] = {}
     for tenant_id, email in owners.order_by("user__email").values_list("tenant_id", "user__email"):
         recipients.setdefault(tenant_id, []).append(email)
+    names = dict(Tenant.objects.filter(pk__in=list(recipients)).values_list("pk", "name"))
     messages = [
         EmailMessage(
-            f"Backups of {a.tenant.name}: {a.get_kind_display().lower()}",
-            f"{a.message}\n\n{tenant_link(a.tenant_id)}\n",
-            to=recipients[a.tenant_id],
+            f"Backups of {names[a['tenant_id']]}: {Kind(a['kind']).label.lower()}",
+            f"{a['message']}\n\n{tenant_link(a['tenant_id'])}\n",
+            to=recipients[a["tenant_id"]],
         )
         for a in alerts
-        if recipients.get(a.tenant_id)
+        if recipients.get(a["tenant_id"])
     ]
     try:
         mailers.default.send_messages(messages)
@@ -102,31 +114,24 @@ def backup_passed(backup: StoredBackup) -> int:
     )
 
 
-def slots_caught_up_late(late: list[tuple[str, dt.datetime, int]], at: dt.datetime) -> None:
+def slots_caught_up_late(late: list[tuple[Any, dt.datetime, int]], at: dt.datetime) -> None:
     """The scheduler's pass made a slot long after its time: the slots from `first` on were
     missed (no scheduler ran) and only the latest is made now."""
-    tenants = Tenant.objects.in_bulk([tenant_id for tenant_id, _, _ in late])
-    alerts = []
-    for tenant_id, first, skipped in late:
-        tenant = tenants.get(tenant_id) or tenants.get(_uuid(tenant_id))
-        if tenant is None or first is None:
-            continue
-        also = f" and the {skipped - 1} after it" if skipped > 1 else ""
-        message = (
-            f"No scheduler ran at the backup slot of {_slot(first)}{also}: the backup was made "
-            f"late, at {_slot(at)}, once for all of them."
-        )
-        alerts.append(
-            Alert(tenant=tenant, kind=Kind.MISSED, key=first.isoformat(), message=message)
-        )
-    raise_alerts(alerts)
-
-
-def _uuid(value: str) -> Any:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+    made_at = _slot(at)
+    raise_alerts(
+        [
+            {
+                "tenant_id": tenant_id,
+                "kind": Kind.MISSED,
+                "key": first.isoformat(),
+                "message": f"No scheduler ran at the backup slot of {_slot(first)}"
+                + (f" and the {skipped - 1} after it" if skipped > 1 else "")
+                + f": the backup was made late, at {made_at}, once for all of them.",
+            }
+            for tenant_id, first, skipped in late
+            if first is not None
+        ]
+    )
 
 
 def detect_missed(now: dt.datetime | None = None) -> int:
@@ -135,31 +140,31 @@ def detect_missed(now: dt.datetime | None = None) -> int:
     while no worker started or worked on any job (no worker ran). Returns how many were raised."""
     now = now or timezone.now()
     cutoff = now - grace()
+    passed = Schedule.objects.filter(enabled=True, next_run_at__lt=cutoff)
     alerts = [
-        Alert(
-            tenant=schedule.tenant,
-            kind=Kind.MISSED,
-            key=schedule.next_slot_at.isoformat(),  # type: ignore[union-attr]
-            message=f"The backup slot of {_slot(schedule.next_slot_at)} passed without a "
-            "backup: no scheduler ran (manage.py enqueue_due_backups, each minute).",
-        )
-        for schedule in Schedule.objects.filter(
-            enabled=True, next_run_at__lt=cutoff
-        ).select_related("tenant")
+        {
+            "tenant_id": tenant_id,
+            "kind": Kind.MISSED,
+            "key": slot.isoformat(),
+            "message": f"The backup slot of {_slot(slot)} passed without a backup: no "
+            "scheduler ran (manage.py enqueue_due_backups, each minute).",
+        }
+        for tenant_id, slot in passed.values_list("tenant_id", "next_slot_at")
+        if slot is not None
     ]
     waiting = StoredBackup.objects.filter(
         trigger=Trigger.SCHEDULE, status=StoredBackup.Status.QUEUED, created_at__lt=cutoff
-    ).select_related("tenant")
+    )
     if waiting.exists() and not _worker_seen(cutoff):
         alerts += [
-            Alert(
-                tenant=backup.tenant,
-                kind=Kind.MISSED,
-                key=backup.scheduled_for.isoformat(),  # type: ignore[union-attr]
-                message=f"The backup of the slot {_slot(backup.scheduled_for)} is still "
-                "queued: no worker ran (manage.py db_worker, or the RQ worker).",
-            )
-            for backup in waiting
+            {
+                "tenant_id": tenant_id,
+                "kind": Kind.MISSED,
+                "key": slot.isoformat(),
+                "message": f"The backup of the slot {_slot(slot)} is still queued: no worker "
+                "ran (manage.py db_worker, or the RQ worker).",
+            }
+            for tenant_id, slot in waiting.values_list("tenant_id", "scheduled_for")
         ]
     return len(raise_alerts(alerts))
 

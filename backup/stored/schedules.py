@@ -3,18 +3,17 @@
 Every tenant has a schedule (made with the deployment's defaults the first time it is needed,
 or by the scheduler for tenants that have none). The pass (`enqueue_due`, run each minute by
 `manage.py enqueue_due_backups`) is set-based: one query finds the schedules whose `next_run_at`
-has come, one statement inserts their backups, and the schedules move on in one statement per
-distinct next slot. A slot is enqueued exactly once per tenant whichever schedulers run: the
-database's unique constraint on (tenant, slot) lets one insert win, and only the rows a pass
-inserted are enqueued. After downtime only the latest missed slot is made (once), and the slots
-in between are reported (`alerts`).
+has come; their backups, jobs and audit entries are inserted and the schedules moved on a table
+at a time (`backup.db.bulk_rows`), each rule's slots worked out once. A slot is enqueued
+exactly once per tenant whichever schedulers run: the database's unique constraint on (tenant,
+slot) lets one insert win, and only the rows a pass inserted are enqueued. After downtime only
+the latest missed slot is made (once), and the slots in between are reported (`alerts`).
 """
 
 import dataclasses
 import datetime as dt
 import re
 import uuid
-from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backup.audit import record, record_many
+from backup.db.bulk_rows import insert_rows, update_rows
 from backup.errors import InvalidSchedule
 from backup.export import ExportOptions
 from backup.format.document import FORMAT_VERSION
@@ -53,10 +53,24 @@ def window_minutes() -> int:
 
 
 def rule_of(schedule: Schedule) -> Rule:
-    zone = zone_named(schedule.timezone) or zone_named("UTC")
-    weekday = schedule.weekday if schedule.frequency == Frequency.WEEKLY else None
-    offset = offset_for(schedule.tenant_id, window_minutes())
-    return Rule(at=schedule.time, zone=zone, weekday=weekday, offset=offset)  # type: ignore[arg-type]
+    return _rule(
+        schedule.frequency,
+        schedule.weekday,
+        schedule.time,
+        schedule.timezone,
+        offset_for(schedule.tenant_id, window_minutes()),
+    )
+
+
+def _rule(
+    frequency: str, weekday: int | None, at: dt.time, zone: str, offset: dt.timedelta
+) -> Rule:
+    return Rule(
+        at=at,
+        zone=zone_named(zone) or zone_named("UTC"),  # type: ignore[arg-type]
+        weekday=weekday if frequency == Frequency.WEEKLY else None,
+        offset=offset,
+    )
 
 
 def _plan_next(schedule: Schedule, after: dt.datetime) -> None:
@@ -262,82 +276,128 @@ class SchedulerPass:
     due: int = 0  # schedules whose next run had come
     enqueued: list[str] = dataclasses.field(default_factory=list)  # backup ids
     already: int = 0  # slots another scheduler had enqueued first
-    late: list[tuple[str, dt.datetime, int]] = dataclasses.field(default_factory=list)
+    # (tenant id, the first slot missed, how many were): made late
+    late: list[tuple[Any, dt.datetime, int]] = dataclasses.field(default_factory=list)
     schedules_made: int = 0
     requeued: int = 0  # backups and drills whose hand-over to the task backend was lost
 
 
 def enqueue_due(at: dt.datetime | None = None) -> SchedulerPass:
     """Enqueue every scheduled backup due at `at` (default now): one per tenant and slot."""
-    from backup.stored.tasks import hand_over, make_backup, requeue_lost  # they import this
+    from backup.stored.tasks import (  # they import this
+        enqueued_with_rows,
+        hand_over,
+        make_backup,
+        requeue_lost,
+    )
 
     at = at or timezone.now()
     result = SchedulerPass(at=at, schedules_made=ensure_schedules(at))
     grace = dt.timedelta(minutes=int(settings.BACKUP_SCHEDULE_GRACE_MINUTES))
+    window = window_minutes()
+    encrypted = keys.encrypting_at_rest()
+    version = str(FORMAT_VERSION)
+    # Whole fleets share a few rules (a time, a zone, an offset in the window): each rule's
+    # slots are worked out once per pass, not once per schedule.
+    plans: dict[tuple[Any, ...], _Plan] = {}
     with transaction.atomic():
-        due = list(
+        due = (
             Schedule.objects.filter(enabled=True, next_run_at__lte=at)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("tenant")
+            .select_for_update(skip_locked=True)
+            .values_list(
+                "pk",
+                "tenant_id",
+                "frequency",
+                "weekday",
+                "time",
+                "timezone",
+                "next_slot_at",
+                "options",
+            )
         )
-        result.due = len(due)
-        backups: list[StoredBackup] = []
-        encrypted = keys.encrypting_at_rest()
-        moves: dict[tuple[dt.datetime, dt.datetime, dt.datetime], list[Any]] = defaultdict(list)
-        for schedule in due:
-            rule = rule_of(schedule)
-            slot = rule.latest_slot(at)
-            if slot is None or (schedule.next_slot_at and slot < schedule.next_slot_at):
-                # The window changed since the schedule was planned: its planned slot is due.
-                slot = schedule.next_slot_at
-            skipped = _slots_between(rule, schedule.next_slot_at, slot)
-            if skipped or at - (slot + rule.offset) > grace:
-                result.late.append((str(schedule.tenant_id), schedule.next_slot_at, skipped))
+        backups: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        # Jobs that commit with the backups: the backups are written with their stamp.
+        stamp = timezone.now() if enqueued_with_rows(make_backup) else None
+        for pk, tenant_id, frequency, weekday, time, zone, planned, options in due:
+            rule_key = (frequency, weekday, time, zone, offset_for(tenant_id, window), planned)
+            plan = plans.get(rule_key)
+            if plan is None:
+                plan = plans[rule_key] = _plan(_rule(*rule_key[:5]), planned, at, grace)
+            if plan.late:
+                result.late.append((tenant_id, planned, plan.skipped))
             backup_id = uuid.uuid4()
             backups.append(
-                StoredBackup(
-                    id=backup_id,
-                    tenant_id=schedule.tenant_id,
-                    trigger=Trigger.SCHEDULE,
-                    options=schedule.options or dataclasses.asdict(ExportOptions()),
-                    format_version=str(FORMAT_VERSION),
-                    scheduled_for=slot,
-                    storage_name=storage.storage_name(
-                        schedule.tenant_id, backup_id, encrypted=encrypted
-                    ),
-                )
+                {
+                    "id": backup_id,
+                    "tenant_id": tenant_id,
+                    "trigger": Trigger.SCHEDULE,
+                    "options": options or dataclasses.asdict(ExportOptions()),
+                    "format_version": version,
+                    "scheduled_for": plan.slot,
+                    "storage_name": storage.storage_name(tenant_id, backup_id, encrypted=encrypted),
+                    "enqueued_at": stamp,
+                }
             )
-            following = rule.next_slot(max(at, slot + rule.offset))
-            moves[(slot, following, following + rule.offset)].append(schedule.pk)
-        StoredBackup.objects.bulk_create(backups, batch_size=1000, ignore_conflicts=True)
-        inserted = set(
-            StoredBackup.objects.filter(pk__in=[b.pk for b in backups]).values_list("pk", flat=True)
-        )
-        made = [b for b in backups if b.pk in inserted]
+            moves.append(
+                {
+                    "pk": pk,
+                    "last_slot_at": plan.slot,
+                    "next_slot_at": plan.next_slot,
+                    "next_run_at": plan.next_run,
+                }
+            )
+        result.due = len(backups)
+        made = set(insert_rows(StoredBackup, backups, skip_conflicts=True))
         result.already = len(backups) - len(made)
-        for (slot, next_slot, next_run), ids in moves.items():
-            Schedule.objects.filter(pk__in=ids).update(
-                last_slot_at=slot, next_slot_at=next_slot, next_run_at=next_run
-            )
-        by_id = {s.tenant_id: s.tenant for s in due}
+        update_rows(Schedule, moves)
+        created = [b for b in backups if b["id"] in made]
         record_many(
             (
-                by_id[b.tenant_id],
+                b["tenant_id"],
                 "backup.stored.created",
                 {
-                    "backup": str(b.pk),
+                    "backup": str(b["id"]),
                     "trigger": Trigger.SCHEDULE,
-                    "options": b.options,
-                    "slot": b.scheduled_for.isoformat(),  # type: ignore[union-attr]
+                    "options": b["options"],
+                    "slot": b["scheduled_for"].isoformat(),
                 },
             )
-            for b in made
+            for b in created
         )
-        result.enqueued = [str(b.pk) for b in made]
-        hand_over(make_backup, StoredBackup, result.enqueued)
+        result.enqueued = [str(b["id"]) for b in created]
+        hand_over(make_backup, StoredBackup, result.enqueued, stamped=stamp is not None)
     result.requeued = requeue_lost()
     alerts.slots_caught_up_late(result.late, at)
     return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What a pass does for a schedule of a rule, planned for a slot."""
+
+    slot: dt.datetime  # the slot made now
+    skipped: int  # slots missed before it
+    late: bool  # made after its grace period, or after missed slots
+    next_slot: dt.datetime
+    next_run: dt.datetime
+
+
+def _plan(rule: Rule, planned: dt.datetime | None, at: dt.datetime, grace: dt.timedelta) -> _Plan:
+    slot = rule.latest_slot(at)
+    if slot is None or (planned and slot < planned):
+        # The window changed since the schedule was planned: its planned slot is due.
+        slot = planned
+    assert slot is not None, "a due schedule has a slot at or before its run time"
+    skipped = _slots_between(rule, planned, slot)
+    following = rule.next_slot(max(at, slot + rule.offset))
+    return _Plan(
+        slot=slot,
+        skipped=skipped,
+        late=bool(skipped) or at - (slot + rule.offset) > grace,
+        next_slot=following,
+        next_run=following + rule.offset,
+    )
 
 
 def _slots_between(rule: Rule, first: dt.datetime | None, slot: dt.datetime) -> int:

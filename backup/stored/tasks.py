@@ -4,6 +4,7 @@ row, which holds everything else; the row, not the task backend's record, is wha
 the API show."""
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from backup.db.bulk_rows import insert_rows, update_rows
 from backup.models import Drill, Job, StoredBackup
 from backup.stored import backups, drills, restores
 
@@ -42,56 +44,74 @@ def drill_backup(drill_id: str) -> str:
     return drill.status if drill else "skipped"
 
 
-def hand_over(job: Task, model: type[Job], ids: Iterable[Any]) -> None:
+def hand_over(job: Task, model: type[Job], ids: Iterable[Any], *, stamped: bool = False) -> None:
     """Enqueue one job per row once the caller's transaction commits, and stamp the rows'
     `enqueued_at` once the task backend has them. A queue kept in this same database
-    (django-tasks-db) gets them inside the transaction instead: jobs and rows then commit
-    together. Elsewhere (RQ) a process killed in between leaves rows without the stamp, which
-    the scheduler's next pass hands over again (`requeue_lost`)."""
+    (django-tasks-db) gets them inside the transaction instead (`enqueued_with_rows`): jobs
+    and rows then commit together, and rows written with their stamp already (`stamped`) are
+    not stamped again. Elsewhere (RQ) a process killed in between leaves rows without the
+    stamp, which the scheduler's next pass hands over again (`requeue_lost`)."""
     ids = [str(i) for i in ids]
     if not ids:
         return
 
     def enqueue() -> None:
         enqueue_all(job, ids)
-        model.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+        if not stamped:
+            now = timezone.now()
+            update_rows(model, [{"pk": i, "enqueued_at": now} for i in ids])
 
-    if (
-        isinstance(job.get_backend(), DatabaseBackend)
-        and transaction.get_connection().in_atomic_block
-    ):
+    if enqueued_with_rows(job):
         enqueue()
     else:
+        assert not stamped, "rows are stamped only when their jobs commit with them"
         # robust: a task backend that refuses (Redis away) is logged, not raised into the
         # request or the pass that already committed its rows; `requeue_lost` retries.
         transaction.on_commit(enqueue, robust=True)
 
 
+def enqueued_with_rows(job: Task) -> bool:
+    """Whether jobs handed over now commit (or roll back) with the rows written in the
+    caller's transaction: their queue is kept in this same database."""
+    return (
+        isinstance(job.get_backend(), DatabaseBackend)
+        and transaction.get_connection().in_atomic_block
+    )
+
+
 def enqueue_all(job: Task, args: list[str]) -> None:
-    """Enqueue `job` once for each of `args`. django-tasks-db's own `enqueue` inserts one row per
-    call, which bounded a scheduler's pass over a whole fleet due at once; its rows are made
-    here as that `enqueue` makes them (the same fields, its pre-save rule for `run_after`), a
-    thousand per INSERT. Other backends get one `enqueue` per job."""
+    """Enqueue `job` once for each of `args`. django-tasks-db's own `enqueue` writes one row per
+    call, which bounded a scheduler's pass over a whole fleet due at once; its rows are written
+    here all together (`insert_rows`), with the fields its `enqueue` gives them (its pre-save
+    rule for `run_after` included), and the same signal sent for each. Other backends get one
+    `enqueue` per job."""
     backend = job.get_backend()
     if not isinstance(backend, DatabaseBackend) or len(args) < 2:
         for arg in args:
             job.enqueue(arg)
         return
     backend.validate_task(job)
+    now = timezone.now()
+    common = {
+        "enqueued_at": now,
+        "priority": job.priority,
+        "task_path": job.module_path,
+        "queue_name": job.queue_name,
+        "run_after": job.run_after or get_date_max(),
+        "backend_name": backend.alias,
+    }
     rows = [
-        DBTaskResult(
-            args_kwargs={"args": [arg], "kwargs": {}},
-            priority=job.priority,
-            task_path=job.module_path,
-            queue_name=job.queue_name,
-            run_after=job.run_after or get_date_max(),
-            backend_name=backend.alias,
-        )
-        for arg in args
+        {"id": uuid.uuid4(), "args_kwargs": {"args": [arg], "kwargs": {}}, **common} for arg in args
     ]
-    DBTaskResult.objects.bulk_create(rows, batch_size=1000)
-    for row in rows:
-        task_enqueued.send(type(backend), task_result=row.task_result)
+    insert_rows(DBTaskResult, rows)
+    if task_enqueued.has_listeners(type(backend)):
+        # The rows as the queue reads them back, for the signal's results.
+        fields = DBTaskResult._meta.concrete_fields
+        names = [f.attname for f in fields]
+        for row in rows:
+            values = [row[f.attname] if f.attname in row else f.get_default() for f in fields]
+            result = DBTaskResult.from_db(None, names, values).task_result
+            task_enqueued.send(type(backend), task_result=result)
 
 
 def requeue_lost(older_than: dt.timedelta = dt.timedelta(minutes=1)) -> int:
