@@ -56,6 +56,10 @@ class DecryptionFailed(InvalidFile):
     code = "decryption_failed"
 
 
+class WrongKey(DecryptionFailed):
+    """The file is whole, but the key or passphrase given is not the one it was encrypted with."""
+
+
 class InvalidKey(BackupError):
     """An age public key, secret key or passphrase that cannot be used as given."""
 

@@ -12,6 +12,8 @@ import io
 import json
 import re
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +21,17 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
-from backup.errors import BackupError, ConfirmationRequired, ImportRunning, UploadNotFound
+from backup.errors import (
+    BackupError,
+    ConfirmationRequired,
+    DecryptionFailed,
+    EncryptedFile,
+    ImportRunning,
+    NotEncrypted,
+    UploadNotFound,
+    WrongKey,
+)
+from backup.format.encryption import Decryption, is_encrypted
 from backup.restore import ImportOptions, ImportReport, Mode, import_backup, preview_import
 from tenants.models import Tenant
 
@@ -47,6 +59,7 @@ class PendingImport:
     filename: str
     size: int
     expires_at: str
+    encrypted: bool = False  # an age file, kept as it came
 
     def options(self) -> ImportOptions:
         return ImportOptions(
@@ -86,6 +99,7 @@ def keep(upload: File, *, tenant: Tenant, user: Any, options: ImportOptions) -> 
         filename=str(upload.name or "backup.json")[-200:],
         size=upload.size or 0,
         expires_at=(dt.datetime.now(dt.UTC) + ttl()).isoformat(),
+        encrypted=_encrypted(upload),
     )
     upload.seek(0)
     storage.save(pending.id + DATA_SUFFIX, upload)
@@ -93,20 +107,73 @@ def keep(upload: File, *, tenant: Tenant, user: Any, options: ImportOptions) -> 
     return pending
 
 
+def _encrypted(upload: File) -> bool:
+    upload.seek(0)
+    head = upload.read(64)
+    upload.seek(0)
+    return is_encrypted(head)
+
+
 def open_pending(pending: PendingImport) -> Any:
     return _source(pending)
 
 
+def _decryption(
+    pending: PendingImport, passphrase: str, identities: Callable[[], tuple[str, ...]]
+) -> Decryption | None:
+    """How an upload is opened: with the passphrase typed (for a file that is not encrypted, the
+    reader says so), else an encrypted file with the deployment's keys."""
+    if passphrase:
+        return Decryption(passphrase=passphrase)
+    if not pending.encrypted:
+        return None
+    keys = identities()
+    if not keys:
+        raise EncryptedFile(
+            "The file is encrypted (age): type the passphrase it was encrypted with. A file "
+            "encrypted to age keys imports here only when they are this deployment's "
+            "(BACKUP_AGE_IDENTITY_FILE)."
+        )
+    return Decryption(identities=keys)
+
+
+@contextmanager
+def _opened_with_keys(passphrase: str) -> Iterator[None]:
+    """A file the deployment's keys do not open, when no passphrase was typed, asks for one."""
+    try:
+        yield
+    except WrongKey:
+        if passphrase:
+            raise
+        raise WrongKey(
+            "The file is encrypted, and not to this deployment's keys: type the passphrase it "
+            "was encrypted with."
+        ) from None
+
+
 def preview_upload(
-    upload: File, *, tenant: Tenant, user: Any, options: ImportOptions
+    upload: File,
+    *,
+    tenant: Tenant,
+    user: Any,
+    options: ImportOptions,
+    passphrase: str = "",
+    identities: Callable[[], tuple[str, ...]] = tuple,
 ) -> tuple[PendingImport, ImportReport]:
     """Keep the upload and preview its import into `tenant` (or, for a new-tenant restore, from
-    it). A file that cannot be imported is not kept: the error is raised."""
+    it). A file that cannot be imported is not kept: the error is raised. An encrypted upload
+    is opened with `passphrase` or, without one, with the deployment's keys (`identities()`,
+    read only then); it is kept encrypted, and opened again for the import."""
     pending = keep(upload, tenant=tenant, user=user, options=options)
     try:
-        with _source(pending) as source:
+        decryption = _decryption(pending, passphrase, identities)
+        with _opened_with_keys(passphrase), _source(pending) as source:
             report = preview_import(
-                source, tenant=_target(pending, tenant), options=pending.options(), actor=user
+                source,
+                tenant=_target(pending, tenant),
+                options=pending.options(),
+                actor=user,
+                decryption=decryption,
             )
     except Exception:
         # Whatever went wrong, the caller gets no id to import with: nothing is left behind.
@@ -139,24 +206,36 @@ def get_pending(pending_id: str, *, tenant: Tenant, user: Any) -> PendingImport:
 
 
 def import_pending(
-    pending_id: str, *, tenant: Tenant, user: Any, confirmation: str = ""
+    pending_id: str,
+    *,
+    tenant: Tenant,
+    user: Any,
+    confirmation: str = "",
+    passphrase: str = "",
+    identities: Callable[[], tuple[str, ...]] = tuple,
 ) -> ImportReport:
-    """Import a previewed upload. A replace needs the tenant's name typed as `confirmation`.
+    """Import a previewed upload. A replace needs the tenant's name typed as `confirmation`; an
+    encrypted upload its passphrase again (or the deployment's `identities`).
 
-    The upload is removed afterwards, whatever the outcome, except when the confirmation was
-    wrong or another import was running: then it can be tried again."""
+    The upload is removed afterwards, whatever the outcome, except when the confirmation or the
+    passphrase was missing or wrong, or another import was running: then it can be tried again."""
     pending = get_pending(pending_id, tenant=tenant, user=user)
     if pending.mode == Mode.REPLACE and confirmation.strip() != tenant.name:
         raise ConfirmationRequired(
             f"Replace deletes the current data of tenant '{tenant.name}': type the tenant's "
             "name exactly to confirm."
         )
+    decryption = _decryption(pending, passphrase, identities)
     try:
-        with _source(pending) as source:
+        with _opened_with_keys(passphrase), _source(pending) as source:
             report = import_backup(
-                source, tenant=_target(pending, tenant), options=pending.options(), actor=user
+                source,
+                tenant=_target(pending, tenant),
+                options=pending.options(),
+                actor=user,
+                decryption=decryption,
             )
-    except ImportRunning:
+    except (ImportRunning, DecryptionFailed, EncryptedFile, NotEncrypted):
         raise
     except BackupError:
         discard(pending.id)

@@ -11,6 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from backup.export import ExportOptions
 from backup.models import Schedule
 from backup.restore import ImportOptions, Mode
+from backup.stored.keys import NOT_ENCRYPTED, TO_KEYS, WITH_PASSPHRASE
 from backup.stored.schedules import EDITABLE, LIMITS, WEEKDAYS
 from tenants.models import Tenant
 
@@ -21,15 +22,67 @@ MODE_CHOICES = [
 ]
 
 
+def _passphrase(label: str, help_text: str = "", *, new: bool = False) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        strip=False,  # a passphrase is what was typed, spaces included
+        max_length=1024,
+        label=label,
+        help_text=help_text,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "new-password" if new else "off"}, render_value=False
+        ),
+    )
+
+
 class ExportForm(forms.Form):
     include_audit_logs = forms.BooleanField(required=False, label="Include audit logs")
     include_deleted = forms.BooleanField(required=False, label="Include deleted records")
+    encryption = forms.ChoiceField(
+        required=False,
+        initial=NOT_ENCRYPTED,
+        label="Encrypt the download",
+        help_text="Export JSON only. An encrypted download (age) is compressed, then encrypted: "
+        "<slug>-backup-<time>.json.gz.age. Stored backups are encrypted at rest when this "
+        "deployment has age keys.",
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+    )
+    passphrase = _passphrase(
+        "Passphrase",
+        "With a passphrase: it is never kept; without it the file cannot be read.",
+        new=True,
+    )
+    passphrase_again = _passphrase("Passphrase again", new=True)
+
+    def __init__(self, *args: Any, deployment_keys: bool = False, **kwargs: Any) -> None:
+        # Its own ids: the import form on the same page has a passphrase too.
+        kwargs.setdefault("auto_id", "id_export_%s")
+        super().__init__(*args, **kwargs)
+        choices = [(NOT_ENCRYPTED, "Not encrypted")]
+        if deployment_keys:
+            choices.append((TO_KEYS, "To this deployment's age keys (and the tenant's own)"))
+        choices.append((WITH_PASSPHRASE, "With a passphrase"))
+        self.fields["encryption"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("encryption") == WITH_PASSPHRASE:
+            if not data.get("passphrase"):
+                self.add_error("passphrase", "Type the passphrase to encrypt the download with.")
+            elif data.get("passphrase") != data.get("passphrase_again"):
+                self.add_error("passphrase_again", "The two passphrases differ.")
+        return data
 
     def options(self) -> ExportOptions:
         return ExportOptions(
             include_audit_logs=self.cleaned_data["include_audit_logs"],
             include_deleted=self.cleaned_data["include_deleted"],
         )
+
+    def how_encrypted(self) -> tuple[str, str]:
+        """(how, passphrase) for `keys.download_encryption`."""
+        how = self.cleaned_data.get("encryption") or NOT_ENCRYPTED
+        return how, self.cleaned_data["passphrase"] if how == WITH_PASSPHRASE else ""
 
 
 class RestoreOptionsForm(forms.Form):
@@ -88,11 +141,17 @@ class RestoreOptionsForm(forms.Form):
 class ImportForm(RestoreOptionsForm):
     """An upload, previewed and imported within the request."""
 
-    field_order = ["file"]
+    field_order = ["file", "passphrase"]
 
     file = forms.FileField(
         label="Backup file",
-        help_text="A backup exported by this application (.json, .json.gz or .json.zst).",
+        help_text="A backup exported by this application (.json, .json.gz or .json.zst, "
+        "encrypted with age or not).",
+    )
+    passphrase = _passphrase(
+        "Passphrase",
+        "Only for a file encrypted with a passphrase. A file encrypted to this deployment's "
+        "age keys needs none.",
     )
 
     def clean_file(self) -> Any:
@@ -151,6 +210,10 @@ class ConfirmationForm(forms.Form):
 
 class ConfirmImportForm(PendingForm, ConfirmationForm):
     """Confirms the import of an upload previewed within the request."""
+
+    passphrase = _passphrase(
+        "Passphrase", "The file's passphrase again: it was not kept after the preview."
+    )
 
 
 @functools.cache

@@ -54,20 +54,23 @@ from backup.errors import (
     BackupNotFound,
     ConfirmationRequired,
     DailyLimitReached,
+    EncryptedFile,
     ImportRunning,
+    InvalidKey,
     InvalidSchedule,
     JobActive,
     NotPermitted,
     PasswordRequired,
     UploadNotFound,
     UploadTooLarge,
+    WrongKey,
 )
 from backup.export import iter_export
 from backup.models import Restore, Schedule, StoredBackup, Trigger
 from backup.registry import registry
 from backup.restore import Mode
 from backup.statistics import tenant_statistics
-from backup.stored import alerts, backups, links, restores, schedules
+from backup.stored import alerts, backups, keys, links, restores, schedules
 from backup.stored.slots import zone_named
 from backup.throttles import EXPORT, IMPORT, wait_before
 from backup.uploads import discard, get_pending, import_pending, preview_upload
@@ -189,7 +192,7 @@ def _tenant_page(
             "soft_delete_tables": [labels[t.name] for t in reg.tenant_tables if t.soft_delete],
             "secret_tables": [labels[t.name] for t in reg.tenant_tables if t.secrets],
             "master_tables": [labels[t.name] for t in reg.master_tables],
-            "export_form": export_form or ExportForm(),
+            "export_form": export_form or _export_form(),
             "import_form": import_form or _import_form(request),
             "failure": failure,
             "result": result and {**_report_context(result["report"]), "caption": _caption(result)},
@@ -229,6 +232,10 @@ def _caption(result: dict[str, Any]) -> str:
     return f"Import done ({report['mode']}): what the import did"
 
 
+def _export_form(*args: Any) -> ExportForm:
+    return ExportForm(*args, deployment_keys=keys.encrypting_at_rest())
+
+
 def _import_form(request: HttpRequest, *args: Any) -> ImportForm:
     return ImportForm(*args, may_create_master_data=may_create_master_data(request.user))
 
@@ -257,18 +264,32 @@ def _throttled(request: HttpRequest, tenant: Tenant, scope: str) -> HttpResponse
 @require_POST
 def export(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = _tenant(request, slug)
-    form = ExportForm(request.POST)
+    form = _export_form(request.POST)
     if not form.is_valid():
+        return _tenant_page(request, tenant, export_form=form, status=400)
+    try:
+        encryption = keys.download_encryption(tenant, *form.how_encrypted())
+    except InvalidKey as exc:
+        form.add_error("encryption", exc.message)
         return _tenant_page(request, tenant, export_form=form, status=400)
     if throttled := _throttled(request, tenant, EXPORT):
         return throttled
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    # Encrypted: compressed first, since what is encrypted no longer compresses.
+    sealed = encryption is not None
     response = StreamingHttpResponse(
-        iter_export(tenant, options=form.options(), actor=request.user),
-        content_type="application/json",
+        iter_export(
+            tenant,
+            options=form.options(),
+            actor=request.user,
+            compress=sealed,
+            encryption=encryption,
+        ),
+        content_type="application/octet-stream" if sealed else "application/json",
     )
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=f"{tenant.slug}-backup-{stamp}.json"
+        as_attachment=True,
+        filename=f"{tenant.slug}-backup-{stamp}.json" + (".gz.age" if sealed else ""),
     )
     return response
 
@@ -299,7 +320,12 @@ def _upload(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         return throttled
     try:
         pending, report = preview_upload(
-            form.cleaned_data["file"], tenant=tenant, user=request.user, options=form.options()
+            form.cleaned_data["file"],
+            tenant=tenant,
+            user=request.user,
+            options=form.options(),
+            passphrase=form.cleaned_data["passphrase"],
+            identities=keys.deployment_identities,
         )
     except BackupError as exc:
         return _tenant_page(request, tenant, import_form=form, failure=exc, status=400)
@@ -309,6 +335,8 @@ def _upload(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         "filename": pending.filename,
         "size": pending.size,
         "report": report.as_dict(),
+        # Opened with a passphrase: the import asks for it again (it is kept nowhere).
+        "passphrase": bool(form.cleaned_data["passphrase"]),
     }
     request.session[PREVIEWS] = dict(list(previews.items())[-KEPT_PREVIEWS:])
     return HttpResponseRedirect(
@@ -398,9 +426,14 @@ def confirm(request: HttpRequest, slug: str) -> HttpResponse:
             tenant=tenant,
             user=request.user,
             confirmation=form.cleaned_data["confirmation"],
+            passphrase=form.cleaned_data["passphrase"],
+            identities=keys.deployment_identities,
         )
     except ConfirmationRequired as exc:
         form.add_error("confirmation", exc.message)
+        return _preview_page(request, tenant, pending_id, form, 400)
+    except (EncryptedFile, WrongKey) as exc:
+        form.add_error("passphrase", exc.message)
         return _preview_page(request, tenant, pending_id, form, 400)
     except ImportRunning as exc:
         form.add_error(None, exc.message)
@@ -484,7 +517,7 @@ def _field_message(exc: BackupError, field: str) -> str:
 @require_POST
 def create_backup(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = _tenant(request, slug)
-    form = ExportForm(request.POST)
+    form = _export_form(request.POST)
     if not form.is_valid():
         return _tenant_page(request, tenant, export_form=form, status=400)
     try:

@@ -7,10 +7,26 @@ from rest_framework import serializers
 
 from backup.models import Alert, Drill, Schedule
 from backup.restore import Mode
+from backup.stored.keys import NOT_ENCRYPTED, TO_KEYS, WITH_PASSPHRASE
 from backup.stored.schedules import LIMITS, WEEKDAYS
 from tenants.models import Tenant
 
 _slug_field = Tenant._meta.get_field("slug")
+
+
+def _passphrase(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=1024,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text=help_text,
+    )
+
+
 _name_field = Tenant._meta.get_field("name")
 
 
@@ -53,7 +69,29 @@ class ExportOptionsSerializer(serializers.Serializer):
     include_deleted = serializers.BooleanField(
         default=False, help_text="Include soft-deleted rows (and the rows that depend on them)."
     )
-    gzip = serializers.BooleanField(default=False, help_text="Send the backup gzip-compressed.")
+    gzip = serializers.BooleanField(
+        default=False,
+        help_text="Send the backup gzip-compressed (always, when it is encrypted).",
+    )
+    encryption = serializers.ChoiceField(
+        choices=[NOT_ENCRYPTED, TO_KEYS, WITH_PASSPHRASE],
+        default=NOT_ENCRYPTED,
+        help_text="none; keys: encrypted (age) to this deployment's public keys "
+        "(BACKUP_AGE_RECIPIENTS) and the tenant's own; passphrase: encrypted with `passphrase`. "
+        "An encrypted backup is gzip-compressed, then encrypted: .json.gz.age.",
+    )
+    passphrase = _passphrase("With encryption passphrase: the passphrase, never kept.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["encryption"] == WITH_PASSPHRASE and not attrs.get("passphrase"):
+            raise serializers.ValidationError(
+                {"passphrase": "Encryption with a passphrase needs the passphrase."}
+            )
+        if attrs["encryption"] != WITH_PASSPHRASE and attrs.get("passphrase"):
+            raise serializers.ValidationError(
+                {"passphrase": "Only used with encryption passphrase; leave it out."}
+            )
+        return attrs
 
 
 class ImportModeSerializer(serializers.Serializer):
@@ -89,7 +127,12 @@ class ImportModeSerializer(serializers.Serializer):
 
 class PreviewOptionsSerializer(ImportModeSerializer):
     file = serializers.FileField(
-        help_text="The backup, .json or .json.gz (recognised by its content)."
+        help_text="The backup, .json, .json.gz or .json.zst, encrypted with age or not "
+        "(recognised by its content)."
+    )
+    passphrase = _passphrase(
+        "The passphrase of a file encrypted with one (a file encrypted to this deployment's "
+        "age keys needs none); never kept: the import asks for it again."
     )
 
 
@@ -104,6 +147,7 @@ class ImportUploadSerializer(serializers.Serializer):
         max_length=_name_field.max_length,
         help_text="Replace only: the tenant's name, typed exactly.",
     )
+    passphrase = _passphrase("The passphrase the preview was given, again.")
 
 
 class TableCountsSerializer(serializers.Serializer):

@@ -51,7 +51,7 @@ from backup.export import ExportOptions, iter_export
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
-from backup.stored import links
+from backup.stored import keys, links
 from backup.stored.alerts import open_alerts
 from backup.stored.backups import backups_of, delete_backup, get_backup, request_backup, set_keep
 from backup.stored.restores import (
@@ -146,7 +146,8 @@ class ExportView(TenantBackupView):
         tags=["backup"],
         summary="Download the tenant's backup",
         description="The backup document, streamed as it is written (gzip-compressed when "
-        "`gzip` is true), as an attachment named `<slug>-backup-<UTC time>.json[.gz]`.",
+        "`gzip` is true; compressed, then encrypted with age, when `encryption` is keys or "
+        "passphrase), as an attachment named `<slug>-backup-<UTC time>.json[.gz][.age]`.",
         parameters=[TENANT_PARAMETER],
         request=ExportOptionsSerializer,
         responses={
@@ -156,7 +157,13 @@ class ExportView(TenantBackupView):
             (200, "application/gzip"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The same, gzip-compressed."
             ),
-            400: _error("Invalid options: invalid_request."),
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The same, compressed and encrypted (age)."
+            ),
+            400: _error(
+                "Invalid options: invalid_request; invalid_key (encryption keys, but this "
+                "deployment has none)."
+            ),
             **ACCESS_ERRORS,
             **THROTTLED,
         },
@@ -165,7 +172,9 @@ class ExportView(TenantBackupView):
         serializer = ExportOptionsSerializer(data=self.fields(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        compress = data["gzip"]
+        encryption = keys.download_encryption(self.tenant, data["encryption"], data["passphrase"])
+        # Encrypted: compressed first, since what is encrypted no longer compresses.
+        compress = data["gzip"] or encryption is not None
         chunks = iter_export(
             self.tenant,
             options=ExportOptions(
@@ -174,12 +183,15 @@ class ExportView(TenantBackupView):
             ),
             actor=request.user,
             compress=compress,
+            encryption=encryption,
         )
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"{self.tenant.slug}-backup-{stamp}.json" + (".gz" if compress else "")
-        response = StreamingHttpResponse(
-            chunks, content_type="application/gzip" if compress else "application/json"
-        )
+        if encryption is not None:
+            filename, content_type = filename + ".age", "application/octet-stream"
+        else:
+            content_type = "application/gzip" if compress else "application/json"
+        response = StreamingHttpResponse(chunks, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # A backup holds all of a tenant's data: no cache may keep a copy.
         response["Cache-Control"] = "no-store"
@@ -229,7 +241,10 @@ class ImportPreviewView(TenantBackupView):
             200: PreviewSerializer,
             400: _error(
                 "invalid_request (fields), ambiguous_request (a part sent twice), invalid_file, "
-                "unsupported_version, or validation_failed (details lists the problems)."
+                "unsupported_version, or validation_failed (details lists the problems); "
+                "encrypted_file (no passphrase for an encrypted file), not_encrypted (a "
+                "passphrase for a plain one), decryption_failed (the wrong passphrase, or a "
+                "damaged file)."
             ),
             **ACCESS_ERRORS,
             409: _error("refused: a backup of another tenant, or the new slug is taken."),
@@ -248,6 +263,8 @@ class ImportPreviewView(TenantBackupView):
             tenant=self.tenant,
             user=request.user,
             options=import_options(data),
+            passphrase=data["passphrase"],
+            identities=keys.deployment_identities,
         )
         return Response(
             {"upload_id": pending.id, "expires_at": pending.expires_at, "preview": report.as_dict()}
@@ -273,7 +290,8 @@ class ImportView(TenantBackupView):
             201: ImportReportSerializer,
             400: _error(
                 "invalid_request, ambiguous_request, confirmation_required (replace), "
-                "invalid_file or validation_failed."
+                "invalid_file or validation_failed; encrypted_file or decryption_failed (the "
+                "passphrase missing or wrong: the upload is kept, send it again)."
             ),
             **ACCESS_ERRORS,
             409: _error("refused (e.g. slug taken) or import_running (try again later)."),
@@ -289,6 +307,8 @@ class ImportView(TenantBackupView):
             tenant=self.tenant,
             user=request.user,
             confirmation=data["confirmation"],
+            passphrase=data["passphrase"],
+            identities=keys.deployment_identities,
         )
         created = report.mode == Mode.NEW_TENANT
         return Response(

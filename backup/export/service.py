@@ -22,6 +22,7 @@ from backup.db.dialect import dialect
 from backup.db.session import export_transaction
 from backup.errors import ExportFailed
 from backup.format.document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
+from backup.format.encryption import Encryption, encrypted_chunks
 from backup.format.values import encode_datetime, encoder, json_bytes
 from backup.registry import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from tenants.models import Tenant
@@ -183,11 +184,13 @@ def export_tenant(
     actor: Any = None,
     progress: Progress | None = None,
     rows_written: Progress | None = None,
+    encryption: Encryption | None = None,
 ) -> ExportResult:
-    """Write the tenant's backup document to `out`; record the export in the audit log."""
+    """Write the tenant's backup document to `out`; record the export in the audit log (with
+    `encryption`: how `out` encrypts what it is given)."""
     result = ExportResult()
     reports = (progress, rows_written)
-    for chunk in _document(tenant, options or ExportOptions(), actor, reports, result):
+    for chunk in _document(tenant, options or ExportOptions(), actor, reports, result, encryption):
         out.write(chunk)
     return result
 
@@ -198,13 +201,22 @@ def iter_export(
     options: ExportOptions | None = None,
     actor: Any = None,
     compress: bool = False,
+    encryption: Encryption | None = None,
 ) -> Iterator[bytes]:
-    """The backup document as a stream of byte chunks (gzip when `compress`), for a streamed
-    HTTP response; the export is recorded in the audit log when the last chunk is produced."""
-    chunks = _document(tenant, options or ExportOptions(), actor, (None, None), ExportResult())
-    if not compress:
-        yield from chunks
-        return
+    """The backup document as a stream of byte chunks (gzip when `compress`, then age-encrypted
+    when `encryption` says to whom), for a streamed HTTP response; the export is recorded in the
+    audit log when the last chunk is produced."""
+    chunks = _document(
+        tenant, options or ExportOptions(), actor, (None, None), ExportResult(), encryption
+    )
+    if compress:
+        chunks = _gzipped(chunks)
+    if encryption is not None:
+        chunks = encrypted_chunks(chunks, encryption)
+    yield from chunks
+
+
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     # wbits 31: a gzip stream whose header carries no time, so the same data gives the same bytes.
     zipper = zlib.compressobj(6, zlib.DEFLATED, 31)
     pending: list[bytes] = []
@@ -289,6 +301,7 @@ def _document(
     actor: Any,
     reports: Reports,
     result: ExportResult,
+    encryption: Encryption | None = None,  # how the document leaves: for the audit trail
 ) -> Iterator[bytes]:
     reg = registry()
     tables = exported_tables(options, reg)
@@ -314,5 +327,9 @@ def _document(
         tenant,
         "backup.export",
         actor=actor,
-        details={"options": asdict(options), "statistics": result.statistics},
+        details={
+            "options": asdict(options),
+            "statistics": result.statistics,
+            **(encryption.describe() if encryption else {}),
+        },
     )

@@ -31,6 +31,7 @@ from backup.errors import (
     InvalidKey,
     NotEncrypted,
     Refused,
+    WrongKey,
 )
 
 AGE_MAGIC = b"age-encryption.org/v1\n"
@@ -167,6 +168,40 @@ def encrypting(raw: BinaryIO, encryption: Encryption) -> Iterator[BinaryIO]:
         raise _encryption_failed(failed)
 
 
+def encrypted_chunks(chunks: Iterator[bytes], encryption: Encryption) -> Iterator[bytes]:
+    """The stream of `chunks` encrypted, as a stream of chunks (a streamed HTTP response): each
+    chunk's ciphertext is handed on as soon as age has written it."""
+    sink = _Collected()
+    with encrypting(sink, encryption) as writer:  # type: ignore[arg-type]
+        for chunk in chunks:
+            writer.write(chunk)
+            if ready := sink.take():
+                yield ready
+    if ready := sink.take():
+        yield ready
+
+
+class _Collected(io.RawIOBase):
+    """What the encrypting thread writes, until the reading side takes it."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        with self.lock:
+            self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        with self.lock:
+            taken, self.parts = b"".join(self.parts), []
+        return taken
+
+
 def _close_quietly(stream: BinaryIO) -> None:
     with contextlib.suppress(OSError):  # a pipe whose other end has gone
         stream.close()
@@ -246,7 +281,7 @@ def _decrypted_whole(source: BinaryIO, passphrase: str) -> io.BytesIO:
     try:
         return io.BytesIO(pyrage.passphrase.decrypt(ciphertext, passphrase))
     except pyrage.DecryptError as exc:
-        raise DecryptionFailed(_why_not(str(exc), "passphrase")) from None
+        raise _failure(str(exc), "passphrase") from None
 
 
 @contextmanager
@@ -292,7 +327,7 @@ class _Checked(io.RawIOBase):
         if not count:
             self.thread.join()
             if self.failed:
-                raise DecryptionFailed(_why_not(str(self.failed[0]), "identity"))
+                raise _failure(str(self.failed[0]), "identity")
         return count
 
     def close(self) -> None:
@@ -300,20 +335,22 @@ class _Checked(io.RawIOBase):
         super().close()
 
 
-def _why_not(detail: str, key: str) -> str:
+def _failure(detail: str, key: str) -> DecryptionFailed:
     if detail == "No matching keys found":
         if key == "passphrase":
-            return (
+            return WrongKey(
                 "The file was encrypted to age public keys, not with a passphrase: give the "
                 "identity (secret key) it was encrypted to."
             )
-        return (
+        return WrongKey(
             "The file cannot be decrypted with the identities given: it was encrypted to "
             "another key (or with a passphrase)."
         )
     if detail == "Decryption failed" and key == "passphrase":
-        return "The file cannot be decrypted with this passphrase: the passphrase is wrong."
-    return (
+        return WrongKey(
+            "The file cannot be decrypted with this passphrase: the passphrase is wrong."
+        )
+    return DecryptionFailed(
         "The encrypted file is damaged: it was cut short or changed after it was written "
         f"(age: {detail})."
     )

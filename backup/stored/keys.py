@@ -16,6 +16,7 @@ from django.conf import settings
 from backup.errors import InvalidKey, StorageFailed
 from backup.format.encryption import Decryption, Encryption, identities_in
 from backup.models import StoredBackup
+from tenants.models import Tenant
 
 
 def recipients() -> tuple[str, ...]:
@@ -60,12 +61,20 @@ def decryption_for(backup: StoredBackup) -> Decryption | None:
     """How a worker opens the backup's file: None for an unencrypted one."""
     if not backup.encrypted:
         return None
-    name = settings.BACKUP_AGE_IDENTITY_FILE
-    if not name:
+    identities = deployment_identities()
+    if not identities:
         raise StorageFailed(
             f"Backup {backup.pk} is encrypted at rest and BACKUP_AGE_IDENTITY_FILE is not set: "
             "the workers need the secret key it was encrypted to."
         )
+    return Decryption(identities=identities)
+
+
+def deployment_identities() -> tuple[str, ...]:
+    """The deployment's secret keys (`BACKUP_AGE_IDENTITY_FILE`); none when it is not set."""
+    name = settings.BACKUP_AGE_IDENTITY_FILE
+    if not name:
+        return ()
     try:
         identities = identities_in(Path(name).read_text())
     except OSError as exc:
@@ -73,6 +82,28 @@ def decryption_for(backup: StoredBackup) -> Decryption | None:
             f"The identity file (BACKUP_AGE_IDENTITY_FILE) cannot be read: {exc.strerror}."
         ) from None
     try:
-        return Decryption(identities=identities)
+        Decryption(identities=identities)
     except InvalidKey as exc:
         raise StorageFailed(f"BACKUP_AGE_IDENTITY_FILE: {exc.message}") from None
+    return identities
+
+
+# How a download from the page or the API may be encrypted.
+NOT_ENCRYPTED, TO_KEYS, WITH_PASSPHRASE = "none", "keys", "passphrase"
+
+
+def download_encryption(tenant: Tenant, how: str, passphrase: str = "") -> Encryption | None:
+    """The encryption of a download asked for on the page or through the API: none, to the
+    deployment's keys (`BACKUP_AGE_RECIPIENTS`, and the tenant's own), or with a passphrase."""
+    if how == TO_KEYS:
+        if not encrypting_at_rest():
+            raise InvalidKey(
+                "This deployment has no age keys (BACKUP_AGE_RECIPIENTS): encrypt the download "
+                "with a passphrase instead."
+            )
+        return Encryption(recipients=recipients() + tenant_recipients(tenant.slug))
+    if how == WITH_PASSPHRASE:
+        if not passphrase:
+            raise InvalidKey("Type the passphrase to encrypt the download with.")
+        return Encryption(passphrase=passphrase)
+    return None

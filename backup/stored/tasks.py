@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from backup.db.bulk_rows import insert_rows, update_rows
+from backup.db.bulk_rows import insert_rows
 from backup.models import Drill, Job, StoredBackup
 from backup.stored import backups, drills, restores
 
@@ -58,8 +58,7 @@ def hand_over(job: Task, model: type[Job], ids: Iterable[Any], *, stamped: bool 
     def enqueue() -> None:
         enqueue_all(job, ids)
         if not stamped:
-            now = timezone.now()
-            update_rows(model, [{"pk": i, "enqueued_at": now} for i in ids])
+            model.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
 
     if enqueued_with_rows(job):
         enqueue()

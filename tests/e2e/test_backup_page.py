@@ -185,6 +185,46 @@ def log_in(page: Page, live_server: Any, steps: Steps, username: str) -> None:
     steps.shot("admin-index")
 
 
+def test_encrypted_download_then_upload_with_its_passphrase(
+    page: Page, live_server: Any, tmp_path: Path
+):
+    """A download encrypted with a passphrase typed on the page, then uploaded with it: the
+    preview asks for it again to import (it is kept nowhere)."""
+    tenant = f.TenantFactory(name="Scar Quarry", slug="scar")
+    populate(tenant)
+    admin = f.UserFactory(username="scar-admin", is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=admin, role="admin")
+    before = counts(tenant)
+    steps = Steps(page, "encrypted-")
+    log_in(page, live_server, steps, "scar-admin")
+    page.get_by_role("link", name="Export and import").click()
+    page.check("input[name=encryption][value=passphrase]")
+    page.fill("#id_export_passphrase", "sheep in the fog")
+    page.fill("#id_export_passphrase_again", "sheep in the fog")
+    steps.shot("encrypt-with-passphrase")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export JSON").click()
+    download = download_info.value
+    assert re.fullmatch(r"scar-backup-\d{8}T\d{6}Z\.json\.gz\.age", download.suggested_filename)
+    backup = tmp_path / download.suggested_filename
+    download.save_as(backup)
+    assert backup.read_bytes().startswith(b"age-encryption.org/v1\n")
+
+    page.fill("#id_passphrase", "sheep in the fog")
+    upload(page, backup, "merge")
+    in_file, create, update, unchanged, delete = totals_row(page, "backup-preview-table")
+    assert in_file == unchanged and (create, update, delete) == (0, 0, 0)
+    steps.shot("encrypted-preview")
+    page.get_by_role("button", name="Confirm import").click()
+    expect(page.locator(".field-passphrase .errorlist")).to_contain_text("type the passphrase")
+    page.fill("#id_passphrase", "sheep in the fog")
+    steps.shot("passphrase-again")
+    page.get_by_role("button", name="Confirm import").click()
+    expect(page.locator("#backup-result")).to_contain_text("Import done (merge)")
+    steps.shot("encrypted-imported")
+    assert counts(tenant) == before
+
+
 def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_path: Path):
     tenant = f.TenantFactory(name="Ridge Quarry", slug="ridge")
     populate(tenant)

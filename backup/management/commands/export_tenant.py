@@ -48,7 +48,9 @@ class Command(BaseCommand):
             with open_output(
                 output, compress=options["gzip"] or None, encryption=encryption
             ) as out:
-                result = export_tenant(tenant, out, options=export_options, progress=progress)
+                result = export_tenant(
+                    tenant, out, options=export_options, progress=progress, encryption=encryption
+                )
         except BackupError as exc:
             raise CommandError(exc.message, returncode=exc.exit_code) from None
         except OSError as exc:  # no such directory, no permission, disk full...
