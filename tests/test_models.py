@@ -10,6 +10,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core import serializers
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -244,3 +245,33 @@ def test_fixture_loads_twice_without_duplicates() -> None:
     engine = ComponentCatalog.objects.get_by_natural_key("ENG-3516E")
     assert engine.family is not None
     assert engine.expected_life_hours
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("endpoint_url", {"endpoint_url": "https://fleet:hunter2@telematics.example/api"}),
+        ("endpoint_url", {"endpoint_url": "https://telematics.example/api?api_key=abc123"}),
+        ("config", {"config": {"region": "eu", "auth": {"client_secret": "abc123"}}}),
+        ("config", {"config": {"hosts": [{"name": "a", "password": "abc123"}]}}),
+    ],
+)
+def test_a_credential_keeps_its_secret_in_secret_only(field: str, changes: dict) -> None:
+    """The fields beside `secret` are backed up in clear: none may hold a key or password."""
+    credential = factories.IntegrationCredentialFactory(**changes)
+    with pytest.raises(ValidationError) as refused:
+        credential.full_clean()
+    assert set(refused.value.message_dict) == {field}
+    assert "belongs in the secret" in str(refused.value) or "put it in the secret" in str(
+        refused.value
+    )
+
+
+@pytest.mark.django_db
+def test_a_credential_may_name_its_options_freely() -> None:
+    credential = factories.IntegrationCredentialFactory(
+        endpoint_url="https://user@telematics.example/api?region=eu&bypass_cache=1",
+        config={"region": "eu", "bypass_proxy": True, "key_rotation_days": 30},
+    )
+    credential.full_clean()

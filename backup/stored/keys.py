@@ -6,6 +6,9 @@ hold.
 
 Whether a stored backup is encrypted is decided when it is asked for and recorded in its storage
 name (`.age` at the end), so that a backup and its file always agree.
+
+The same keys serve the page's and the API's downloads (encrypted to them on request) and
+uploads (an encrypted upload typed in without a passphrase is opened with them).
 """
 
 from pathlib import Path

@@ -1,8 +1,13 @@
 """The tenant itself and what belongs to the organisation rather than to the fleet."""
 
+import re
 import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -123,8 +128,10 @@ class IntegrationCredential(TenantScopedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     config = models.JSONField(default=dict, blank=True)
 
+    # `secret` is the one secret: the other fields say which service, where and as whom (config
+    # holds options such as a host or a region), are backed up in clear, and decide where a
+    # kept secret may be sent. So none of them may hold a secret (`clean`).
     secret_fields = ("secret",)
-    # The service, where it is reached and as whom (config may hold a host or a region).
     secret_destination_fields = ("provider", "endpoint_url", "username", "config")
 
     class Meta:
@@ -132,6 +139,44 @@ class IntegrationCredential(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()}: {self.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        url = urlsplit(self.endpoint_url or "")
+        if url.password is not None or any(
+            _SECRET_NAME.search(name) for name, _ in parse_qsl(url.query)
+        ):
+            errors["endpoint_url"] = (
+                "The URL carries a password or a key: put it in the secret, which is never "
+                "shown or backed up in clear, and leave the URL without it."
+            )
+        named = sorted({key for key in _keys(self.config) if _SECRET_NAME.search(key)})
+        if named:
+            errors["config"] = (
+                f"{', '.join(named)}: a key or password belongs in the secret, which is never "
+                "shown or backed up in clear, not in the configuration."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+# A URL query parameter or a configuration key that names a secret.
+_SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)|secret|token|(api|access|private)[_-]?key|credential|signature",
+    re.IGNORECASE,
+)
+
+
+def _keys(value: Any) -> Iterator[str]:
+    """Every object key in a JSON value, nested ones included."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item)
 
 
 class AuditLog(TenantScopedModel):
