@@ -220,15 +220,20 @@ def _check_relations(model: type[models.Model]) -> None:
             raise RegistryError(f"{model.__name__}.{f.name}: unsupported relation type")
 
 
-def _tenant_spec(model: type[TenantScopedModel], masters: set[type]) -> TableSpec:
+def _tenant_spec(
+    model: type[TenantScopedModel], masters: set[type], *, with_secrets: bool = False
+) -> TableSpec:
     _check_relations(model)
     specs = []
     for f in model._meta.concrete_fields:
-        if f.name == "tenant" or f.name in model.secret_fields:
+        if f.name == "tenant" or (f.name in model.secret_fields and not with_secrets):
             continue
         specs.append(_field_spec(model, f, masters))
     names = {s.name for s in specs}
     secrets = _secret_specs(model, {s.name: s for s in specs})
+    if with_secrets:
+        # The secrets travel as values of their own: nothing to flag for re-entry.
+        secrets = ()
     for stamped in model.import_stamp or ():
         if stamped not in names:
             raise RegistryError(f"{model.__name__}: import stamp field {stamped} is not a field")
@@ -312,8 +317,12 @@ def _ordered(specs: list[TableSpec]) -> tuple[TableSpec, ...]:
         raise RegistryError(f"foreign keys form a cycle: {exc.args[1]}") from exc
 
 
-def build_registry(all_models: list[type[models.Model]] | None = None) -> Registry:
-    """The registry of the installed models (or of `all_models`, for tests)."""
+def build_registry(
+    all_models: list[type[models.Model]] | None = None, *, with_secrets: bool = False
+) -> Registry:
+    """The registry of the installed models (or of `all_models`, for tests). `with_secrets`:
+    the tables of an encrypted backup, where each secret field is a value like any other
+    (a plain backup has, instead of it, whether it was set)."""
     masters = set(apps.get_app_config(MASTER_APP).get_models())
     tenant_models = []
     for model in apps.get_models() if all_models is None else all_models:
@@ -332,14 +341,16 @@ def build_registry(all_models: list[type[models.Model]] | None = None) -> Regist
             )
         tenant_models.append(model)
     return Registry(
-        tenant_tables=_ordered([_tenant_spec(m, masters) for m in tenant_models]),
+        tenant_tables=_ordered(
+            [_tenant_spec(m, masters, with_secrets=with_secrets) for m in tenant_models]
+        ),
         master_tables=_ordered([_master_spec(m, masters) for m in masters]),
     )
 
 
 @cache
-def registry() -> Registry:
-    return build_registry()
+def registry(*, with_secrets: bool = False) -> Registry:
+    return build_registry(with_secrets=with_secrets)
 
 
 # A fast path's export of one table: its rows as blocks of JSON rows joined by ",\n".

@@ -84,6 +84,14 @@ def without_secrets(tenant_data: dict[str, Any]) -> dict[str, Any]:
     return tenant_data
 
 
+def as_plain(tenant_data: dict[str, Any]) -> dict[str, Any]:
+    """An encrypted backup's tenant data as a plain backup has it: each secret replaced by
+    whether it was set."""
+    for row in tenant_data.get("integration_credential", []):
+        row["has_secret"] = bool(row.pop("secret"))
+    return tenant_data
+
+
 def snapshot(*, audit: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the project, ordered, to compare before and after."""
     result = {}

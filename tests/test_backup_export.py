@@ -32,7 +32,8 @@ def test_document_has_the_sections_in_order(tenant):
     assert list(document) == ["metadata", "schema", "master_data", "tenant_data", "statistics"]
     meta = document["metadata"]
     assert meta["format"] == "tenant-backup"
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
+    assert meta["secrets"] is False  # a plain backup: whether each secret was set, not it
     assert meta["tenant"] == {"id": str(tenant.pk), "name": tenant.name, "slug": "north-pit"}
     assert meta["options"] == {"include_audit_logs": False, "include_deleted": False}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", meta["exported_at"])

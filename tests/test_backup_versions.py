@@ -12,14 +12,17 @@ import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
+from backup.format.encryption import Decryption, identities_in
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
-from tenants.models import Tenant
+from tenants.models import IntegrationCredential, Tenant
 
 from .backup_support import export_bytes, parse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "backups"
 RELEASED = sorted(FIXTURES.glob("v*/*.json"))
+# Encrypted exports that carry their tenant's secrets, each beside the key that opens it.
+SEALED = sorted(FIXTURES.glob("v*/*.json.age"))
 # Fields whose values a restore gives anew: a secret cannot come back from a file (it is flagged
 # for re-entry instead), and a new tenant's rows get new ids.
 RESTORED_ANEW = {"id", "has_secret", "secret_needs_reentry"}
@@ -27,13 +30,15 @@ RESTORED_ANEW = {"id", "has_secret", "secret_needs_reentry"}
 
 def test_the_released_versions_are_all_here():
     versions = {path.parent.name for path in RELEASED}
-    assert {"v1"} <= versions
-    assert {path.name for path in RELEASED if path.parent.name == "v1"} == {
-        "small.json",
-        "every-table.json",
-    }
-    every = _document(FIXTURES / "v1" / "every-table.json")["statistics"]
-    assert [t.name for t in registry().tenant_tables if not every.get(t.name)] == []
+    assert {"v1", "v2"} <= versions
+    for version in versions:
+        assert {path.name for path in RELEASED if path.parent.name == version} == {
+            "small.json",
+            "every-table.json",
+        }
+        every = _document(FIXTURES / version / "every-table.json")["statistics"]
+        assert [t.name for t in registry().tenant_tables if not every.get(t.name)] == []
+    assert SEALED, "a released version with secrets has its encrypted export"
 
 
 def _document(path: Path) -> dict:
@@ -104,4 +109,25 @@ def _values(table: str, rows: list[dict]) -> list[bytes]:
     compared = [f.name for f in spec.fields if f.kind == "value"]
     return sorted(
         orjson.dumps({k: row[k] for k in compared if k not in RESTORED_ANEW}) for row in rows
+    )
+
+
+@pytest.mark.parametrize("path", SEALED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_released_encrypted_backup_brings_its_secrets_back(path, members):
+    identities = identities_in((path.parent / "identity.txt").read_text())
+    with path.open("rb") as handle:
+        import_backup(
+            handle,
+            options=ImportOptions(
+                mode=Mode.NEW_TENANT,
+                new_tenant_slug="sealed",
+                new_tenant_name="Restored sealed",
+                create_missing_master_data=True,
+            ),
+            decryption=Decryption(identities=identities),
+        )
+    restored = IntegrationCredential.objects.get(tenant__slug="sealed")
+    assert (restored.secret, restored.secret_needs_reentry) == (
+        "fixture-secret-not-a-real-one",
+        False,
     )

@@ -152,7 +152,7 @@ class ExportView(TenantBackupView):
         request=ExportOptionsSerializer,
         responses={
             (200, "application/json"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The backup document (format version 1)."
+                OpenApiTypes.BINARY, description="The backup document (format version 2)."
             ),
             (200, "application/gzip"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The same, gzip-compressed."

@@ -186,8 +186,9 @@ def export_tenant(
     rows_written: Progress | None = None,
     encryption: Encryption | None = None,
 ) -> ExportResult:
-    """Write the tenant's backup document to `out`; record the export in the audit log (with
-    `encryption`: how `out` encrypts what it is given)."""
+    """Write the tenant's backup document to `out`; record the export in the audit log.
+    `encryption`: how `out` encrypts what it is given (`streams.open_output`); only then does
+    the document carry the secrets."""
     result = ExportResult()
     reports = (progress, rows_written)
     for chunk in _document(tenant, options or ExportOptions(), actor, reports, result, encryption):
@@ -231,7 +232,7 @@ def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield b"".join(pending)
 
 
-def _metadata(tenant: Tenant, options: ExportOptions) -> dict[str, Any]:
+def _metadata(tenant: Tenant, options: ExportOptions, secrets: bool) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -239,6 +240,7 @@ def _metadata(tenant: Tenant, options: ExportOptions) -> dict[str, Any]:
         "tenant": {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug},
         "app_version": app_version(),
         "options": asdict(options),
+        "secrets": secrets,
     }
 
 
@@ -301,12 +303,14 @@ def _document(
     actor: Any,
     reports: Reports,
     result: ExportResult,
-    encryption: Encryption | None = None,  # how the document leaves: for the audit trail
+    encryption: Encryption | None = None,  # how the document leaves encrypted
 ) -> Iterator[bytes]:
-    reg = registry()
+    # Secrets travel only in an encrypted backup, where they are values like any other.
+    secrets = encryption is not None
+    reg = registry(with_secrets=secrets)
     tables = exported_tables(options, reg)
     with export_transaction():
-        yield _section("metadata", _metadata(tenant, options), first=True)
+        yield _section("metadata", _metadata(tenant, options, secrets), first=True)
         yield _section("schema", schema_section(reg, tables))
         master_ids = _master_ids(tenant, tables, options, reg)
         yield from _tables("master_data", _master_rows(reg, master_ids, result))

@@ -6,7 +6,8 @@ from typing import Any
 from backup.registry import Registry, TableSpec
 
 FORMAT_NAME = "tenant-backup"
-FORMAT_VERSION = 1
+# 2: metadata.secrets; an encrypted backup carries the secrets themselves (`upgrades.py`).
+FORMAT_VERSION = 2
 # Version of the data structure (the tables and their fields); moves with the models.
 SCHEMA_VERSION = 1
 SECTIONS = ("metadata", "schema", "master_data", "tenant_data", "statistics")
@@ -29,6 +30,8 @@ def _table_schema(spec: TableSpec) -> dict[str, Any]:
             entry["ref"] = "user.email"
         if f.enum:
             entry["enum"] = f.enum
+        if f.name in getattr(spec.model, "secret_fields", ()):
+            entry["secret"] = True  # only in an encrypted backup
         fields[f.name] = entry
     for secret in spec.secrets:
         fields[secret.present_field] = {"type": "boolean", "null": False, "secret": secret.field}

@@ -34,6 +34,14 @@ def check_metadata(metadata: dict[str, Any]) -> list[UpgradeStep]:
     return steps
 
 
+def carries_secrets(metadata: dict[str, Any]) -> bool:
+    """Whether the file's rows carry the secrets themselves (an encrypted backup's)."""
+    secrets = metadata.get("secrets", False)
+    if not isinstance(secrets, bool):
+        raise InvalidFile(f"metadata.secrets must be true or false, got {secrets!r}.")
+    return secrets
+
+
 def has_deleted_rows(metadata: dict[str, Any]) -> bool:
     """Whether the export included soft-deleted rows (files that do not say did)."""
     options = metadata.get("options")

@@ -1,8 +1,6 @@
 """Reading backups written by older versions: a chain of upgrade steps, one per version.
 
 A step turns the metadata and every row of version N into version N + 1, as the rows stream by.
-Today format version 1 is the only version, so the chain is empty; the reader already goes
-through it, so the first change of the format only has to add a step here.
 """
 
 from collections.abc import Callable
@@ -25,7 +23,15 @@ class UpgradeStep:
 
 
 # from_version -> the step that brings a document of that version to the next one.
-UPGRADES: dict[int, UpgradeStep] = {}
+UPGRADES: dict[int, UpgradeStep] = {
+    1: UpgradeStep(
+        from_version=1,
+        # Version 2 says whether the secrets are in the file; a version 1 file never has them
+        # (its credentials say only whether a secret was set).
+        metadata=lambda meta: {**meta, "secrets": False},
+        description="metadata.secrets: false",
+    ),
+}
 
 
 def upgrade_chain(version: Any) -> list[UpgradeStep]:

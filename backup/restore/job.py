@@ -16,11 +16,16 @@ from django.utils import timezone
 from backup.access import refuse_lost_privileges, sees_every_user
 from backup.db.dialect import dialect
 from backup.db.session import configure_session
-from backup.errors import NotPermitted, Refused
-from backup.format.metadata import check_metadata, check_schema, has_deleted_rows
+from backup.errors import InvalidFile, NotPermitted, Refused
+from backup.format.metadata import (
+    carries_secrets,
+    check_metadata,
+    check_schema,
+    has_deleted_rows,
+)
 from backup.format.reader import BackupReader
 from backup.format.upgrades import UpgradeStep
-from backup.registry import Registry, TableSpec
+from backup.registry import Registry, TableSpec, registry
 from backup.restore.attempts import Attempt, Retry
 from backup.restore.direct_load import DirectLoad
 from backup.restore.master_data import MasterData
@@ -69,10 +74,12 @@ class ImportPass:
         actor: Any = None,
         reg: Registry,
         progress: Callable[[str, int], None] | None = None,
+        sealed: bool = False,
     ) -> None:
         """`attempts`: this pass's, in order (`attempts.passes`); each but the last raises
         `Retry` when it finds anything wrong. `progress(table, rows)`: the rows of tenant data
-        this pass has read so far, reported every few thousand rows."""
+        this pass has read so far, reported every few thousand rows. `sealed`: the file was
+        encrypted (only such a file may carry secrets)."""
         self.options = options
         self.mode = options.mode
         self.tenant = tenant
@@ -88,6 +95,7 @@ class ImportPass:
         self.notices: list[str] = []  # what a person should know before the import runs
         self.progress = progress
         self.rows_read = 0
+        self.sealed = sealed
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -112,6 +120,14 @@ class ImportPass:
         steps = check_metadata(metadata)
         for step in steps:
             metadata = step.metadata(metadata)
+        if carries_secrets(metadata):
+            if not self.sealed:
+                raise InvalidFile(
+                    "This backup carries the tenant's secrets, and it is not encrypted: secrets "
+                    "travel only encrypted. Import the encrypted file it came from, with its key "
+                    "or passphrase."
+                )
+            self.reg = registry(with_secrets=True)
         source = {k: str(metadata["tenant"].get(k, "")) for k in ("id", "name", "slug")}
         tenant = self._target_tenant(source)
         if self.apply and self.mode != Mode.NEW_TENANT:

@@ -143,7 +143,14 @@ def _run_pass(
     failures that end the import are audited."""
     hashing = _HashingReader(raw)
     job = ImportPass(
-        options, tenant, apply, attempts=this_pass, actor=actor, reg=reg, progress=progress
+        options,
+        tenant,
+        apply,
+        attempts=this_pass,
+        actor=actor,
+        reg=reg,
+        progress=progress,
+        sealed=decryption is not None,  # given a key, the file is encrypted or refused
     )
     with open_input(io.BufferedReader(hashing), decryption=decryption) as stream:  # type: ignore[arg-type]
         try:

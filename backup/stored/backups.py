@@ -156,6 +156,7 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
                     options=options,
                     actor=backup.created_by,
                     rows_written=lease.add,
+                    encryption=encryption,
                 )
             saved = storage.save(backup.storage_name, spool)
     finally:

@@ -120,7 +120,9 @@ class IntegrationCredential(TenantScopedModel):
     name = models.CharField(max_length=120)
     endpoint_url = models.URLField(blank=True)
     username = models.CharField(max_length=120, blank=True)
-    secret = models.TextField(blank=True, help_text="API key or password; never exported.")
+    secret = models.TextField(
+        blank=True, help_text="API key or password; exported only in encrypted backups."
+    )
     secret_needs_reentry = models.BooleanField(
         default=False, help_text="Set after a restore that could not bring the secret back."
     )
