@@ -12,10 +12,9 @@ import pyrage
 import pytest
 from django.test import Client
 
-from tenants.models import AuditLog, TCOScenario, Tenant
+from tenants.models import AuditLog, TCOScenario
 
-from . import factories as f
-from .backup_support import as_plain, export_bytes, parse, populate
+from .backup_support import as_plain, export_bytes, parse
 from .test_admin_backup import confirm, counts, database, login, page, stored_uploads, text
 from .test_admin_backup import preview as page_preview
 from .test_admin_backup import upload as page_upload
@@ -25,13 +24,6 @@ from .test_encryption import keypair
 
 pytestmark = pytest.mark.django_db
 PASSPHRASE = "correct horse battery staple"
-
-
-@pytest.fixture
-def tenant() -> Tenant:
-    tenant = f.TenantFactory(name="North Quarry", slug="north")
-    populate(tenant)
-    return tenant
 
 
 @pytest.fixture
@@ -78,7 +70,7 @@ def test_page_download_encrypted_with_a_passphrase(client: Client, tenant) -> No
     )
     assert response.status_code == 200
     assert re.fullmatch(
-        r'attachment; filename="north-backup-\d{8}T\d{6}Z\.json\.gz\.age"',
+        r'attachment; filename="north-pit-backup-\d{8}T\d{6}Z\.json\.gz\.age"',
         response["Content-Disposition"],
     )
     ciphertext = body(response)
@@ -211,7 +203,7 @@ def api(tenant):
 
 def test_api_download_encrypted_with_a_passphrase(api, tenant) -> None:
     response = api.post(
-        url("export", "north"),
+        url("export"),
         {"encryption": "passphrase", "passphrase": PASSPHRASE},
         format="json",
     )
@@ -219,14 +211,14 @@ def test_api_download_encrypted_with_a_passphrase(api, tenant) -> None:
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"].endswith('.json.gz.age"')
     document = document_of(body(response), passphrase=PASSPHRASE)
-    assert document["metadata"]["tenant"]["slug"] == "north"
+    assert document["metadata"]["tenant"]["slug"] == "north-pit"
 
 
 def test_api_download_encrypted_to_the_deployment_keys(api, tenant, deployment_key) -> None:
-    response = api.post(url("export", "north"), {"encryption": "keys"}, format="json")
+    response = api.post(url("export"), {"encryption": "keys"}, format="json")
     assert response.status_code == 200
     assert document_of(body(response), identity=deployment_key)["metadata"]["tenant"]["slug"] == (
-        "north"
+        "north-pit"
     )
 
 
@@ -240,7 +232,7 @@ def test_api_download_encrypted_to_the_deployment_keys(api, tenant, deployment_k
     ],
 )
 def test_api_download_refused_with_what_is_wrong(api, tenant, fields, code, field) -> None:
-    response = api.post(url("export", "north"), fields, format="json")
+    response = api.post(url("export"), fields, format="json")
     body_ = assert_error(response, 400, code)
     if field:
         assert field in body_["details"]
@@ -251,22 +243,22 @@ def test_api_download_refused_with_what_is_wrong(api, tenant, fields, code, fiel
 def test_api_upload_with_a_passphrase_then_import_with_it_again(api, tenant) -> None:
     backup = with_passphrase(export_bytes(tenant))
     TCOScenario.objects.filter(tenant=tenant).delete()
-    response = api_preview(api, backup, slug="north", passphrase=PASSPHRASE)
+    response = api_preview(api, backup, passphrase=PASSPHRASE)
     assert response.status_code == 200, response.content
     upload_id = response.json()["upload_id"]
     assert response.json()["preview"]["totals"]["create"] == 1
     before = database()
-    missing = api.post(url("import", "north"), {"upload_id": upload_id}, format="json")
+    missing = api.post(url("import"), {"upload_id": upload_id}, format="json")
     assert "type the passphrase" in assert_error(missing, 400, "encrypted_file")["message"]
     wrong = api.post(
-        url("import", "north"),
+        url("import"),
         {"upload_id": upload_id, "passphrase": "wrong"},
         format="json",
     )
     assert_error(wrong, 400, "decryption_failed")
     assert database() == before
     done = api.post(
-        url("import", "north"),
+        url("import"),
         {"upload_id": upload_id, "passphrase": PASSPHRASE},
         format="json",
     )
@@ -276,6 +268,6 @@ def test_api_upload_with_a_passphrase_then_import_with_it_again(api, tenant) -> 
 
 def test_api_upload_encrypted_without_its_passphrase_is_refused(api, tenant) -> None:
     before = database()
-    response = api_preview(api, with_passphrase(export_bytes(tenant)), slug="north")
+    response = api_preview(api, with_passphrase(export_bytes(tenant)))
     assert_error(response, 400, "encrypted_file")
     assert database() == before and stored_uploads() == []

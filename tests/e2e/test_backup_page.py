@@ -175,6 +175,17 @@ def upload(page: Page, path: Path, mode: str) -> None:
     expect(page.locator("h1")).to_contain_text("preview")
 
 
+def export_json(page: Page, folder: Path, name: str) -> Path:
+    """Export JSON from the page: the download, saved in `folder`, its name matching `name`."""
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export JSON").click()
+    download = download_info.value
+    assert re.fullmatch(name, download.suggested_filename)
+    saved = folder / download.suggested_filename
+    download.save_as(saved)
+    return saved
+
+
 def log_in(page: Page, live_server: Any, steps: Steps, username: str) -> None:
     page.goto(f"{live_server.url}/admin/")
     page.fill("#id_username", username)
@@ -202,12 +213,7 @@ def test_encrypted_download_then_upload_with_its_passphrase(
     page.fill("#id_export_passphrase", "sheep in the fog")
     page.fill("#id_export_passphrase_again", "sheep in the fog")
     steps.shot("encrypt-with-passphrase")
-    with page.expect_download() as download_info:
-        page.get_by_role("button", name="Export JSON").click()
-    download = download_info.value
-    assert re.fullmatch(r"scar-backup-\d{8}T\d{6}Z\.json\.gz\.age", download.suggested_filename)
-    backup = tmp_path / download.suggested_filename
-    download.save_as(backup)
+    backup = export_json(page, tmp_path, r"scar-backup-\d{8}T\d{6}Z\.json\.gz\.age")
     assert backup.read_bytes().startswith(b"age-encryption.org/v1\n")
 
     page.fill("#id_passphrase", "sheep in the fog")
@@ -248,12 +254,7 @@ def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_
     assert stats["Total"] == sum(tenant_statistics(tenant).values())
     steps.shot("backup-page")
 
-    with page.expect_download() as download_info:
-        page.get_by_role("button", name="Export JSON").click()
-    download = download_info.value
-    assert re.fullmatch(r"ridge-backup-\d{8}T\d{6}Z\.json", download.suggested_filename)
-    backup = tmp_path / download.suggested_filename
-    download.save_as(backup)
+    backup = export_json(page, tmp_path, r"ridge-backup-\d{8}T\d{6}Z\.json")
     document = parse(backup.read_bytes())
     assert document["metadata"]["tenant"]["slug"] == "ridge"
     steps.shot("exported")
