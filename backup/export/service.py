@@ -3,7 +3,8 @@
 Rows come from the database in chunks and are written as they come; no table is held in memory.
 Without `include_deleted`, soft-deleted rows are left out together with the rows that cannot
 exist without them (the readings of a deleted vehicle), and optional references to them are
-written as null.
+written as null. With `include_files`, the document goes into an archive with the files its rows
+name (`backup.format.archive`).
 """
 
 import datetime as dt
@@ -21,6 +22,8 @@ from backup.audit import record
 from backup.db.dialect import dialect
 from backup.db.session import export_transaction
 from backup.errors import ExportFailed
+from backup.export.files import file_chunks, listed_files
+from backup.format.archive import ArchivedFile, archive_chunks
 from backup.format.document import FORMAT_NAME, FORMAT_VERSION, app_version, schema_section
 from backup.format.encryption import Encryption, encrypted_chunks
 from backup.format.values import encode_datetime, encoder, json_bytes
@@ -38,12 +41,15 @@ Reports = tuple[Progress | None, Progress | None]  # (progress, rows_written)
 class ExportOptions:
     include_audit_logs: bool = False
     include_deleted: bool = False
+    include_files: bool = False  # an archive: the document and the files its rows name
 
 
 @dataclass
 class ExportResult:
     statistics: dict[str, int] = field(default_factory=dict)
     master_statistics: dict[str, int] = field(default_factory=dict)
+    # With `include_files`: each file listed, and the storage it is read from.
+    files: list[tuple[Any, ArchivedFile]] = field(default_factory=list)
 
     @property
     def total_rows(self) -> int:
@@ -63,11 +69,20 @@ def expected_rows(tenant: Tenant, options: ExportOptions) -> int:
     )
 
 
+def exported_rows(
+    tenant: Tenant, spec: TableSpec, options: ExportOptions, reg: Registry
+) -> QuerySet:
+    """The rows of one table that the export writes."""
+    qs = spec.model.objects.filter(tenant=tenant)
+    if not options.include_deleted:
+        qs = qs.filter(alive(alive_paths(spec, reg)))
+    return qs
+
+
 def table_queryset(
     tenant: Tenant, spec: TableSpec, options: ExportOptions, reg: Registry
 ) -> QuerySet:
     """The rows of one table that the export writes, as tuples in file field order."""
-    qs = spec.model.objects.filter(tenant=tenant)
     columns: list[Any] = []
     for f in spec.fields:
         if f.kind == "user_fk":
@@ -86,9 +101,7 @@ def table_queryset(
             columns.append(f.column)
     for secret in spec.secrets:
         columns.append(Case(When(~Q(**{secret.field: ""}), then=Value(True)), default=Value(False)))
-    if not options.include_deleted:
-        qs = qs.filter(alive(alive_paths(spec, reg)))
-    return qs.order_by("pk").values_list(*columns)
+    return exported_rows(tenant, spec, options, reg).order_by("pk").values_list(*columns)
 
 
 def _row_writer(spec: TableSpec) -> Callable[[tuple], bytes]:
@@ -190,8 +203,9 @@ def export_tenant(
     `encryption`: how `out` encrypts what it is given (`streams.open_output`); only then does
     the document carry the secrets."""
     result = ExportResult()
-    reports = (progress, rows_written)
-    for chunk in _document(tenant, options or ExportOptions(), actor, reports, result, encryption):
+    options = options or ExportOptions()
+    chunks = _document(tenant, options, actor, (progress, rows_written), result, encryption)
+    for chunk in _archived(chunks, options, result):
         out.write(chunk)
     return result
 
@@ -206,15 +220,26 @@ def iter_export(
 ) -> Iterator[bytes]:
     """The backup document as a stream of byte chunks (gzip when `compress`, then age-encrypted
     when `encryption` says to whom), for a streamed HTTP response; the export is recorded in the
-    audit log when the last chunk is produced."""
-    chunks = _document(
-        tenant, options or ExportOptions(), actor, (None, None), ExportResult(), encryption
+    audit log when the document's last chunk is produced. With `include_files`, the archive of
+    the document and the files, which compresses the document itself (`compress` is not used)."""
+    options = options or ExportOptions()
+    result = ExportResult()
+    chunks = _archived(
+        _document(tenant, options, actor, (None, None), result, encryption), options, result
     )
-    if compress:
+    if compress and not options.include_files:
         chunks = _gzipped(chunks)
     if encryption is not None:
         chunks = encrypted_chunks(chunks, encryption)
     yield from chunks
+
+
+def _archived(
+    document: Iterator[bytes], options: ExportOptions, result: ExportResult
+) -> Iterator[bytes]:
+    if not options.include_files:
+        return document
+    return archive_chunks(document, lambda: file_chunks(result.files))
 
 
 def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -325,6 +350,14 @@ def _document(
                 "tenant_data",
                 _tenant_rows(reg, tenant, tables, options, (own, blocks), result, reports),
             )
+        if options.include_files:
+            result.files = listed_files(
+                (f, exported_rows(tenant, spec, options, reg))
+                for spec in tables
+                for f in spec.fields
+                if f.type == "file"
+            )
+            yield _section("files", [entry.listed() for _storage, entry in result.files])
         yield _section("statistics", result.statistics) + b"}\n"
 
     record(
@@ -334,6 +367,7 @@ def _document(
         details={
             "options": asdict(options),
             "statistics": result.statistics,
+            **({"files": len(result.files)} if options.include_files else {}),
             **(encryption.describe() if encryption else {}),
         },
     )

@@ -10,7 +10,9 @@ FORMAT_NAME = "tenant-backup"
 FORMAT_VERSION = 2
 # Version of the data structure (the tables and their fields); moves with the models.
 SCHEMA_VERSION = 1
-SECTIONS = ("metadata", "schema", "master_data", "tenant_data", "statistics")
+# `files`: only in the document of an archive with the tenant's files (`archive.py`).
+SECTIONS = ("metadata", "schema", "master_data", "tenant_data", "files", "statistics")
+OPTIONAL_SECTIONS = frozenset({"files"})
 
 
 def app_version() -> str:

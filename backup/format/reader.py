@@ -1,7 +1,8 @@
 """Streaming reader of the backup document (ijson), section by section and row by row.
 
 The sections must come in the order the writer puts them in, so that the whole file never has to
-be held: `metadata`, `schema`, `master_data`, `tenant_data`, `statistics`. Anything that is not
+be held: `metadata`, `schema`, `master_data`, `tenant_data`, `files` (only in an archive's
+document), `statistics`. Anything that is not
 a readable document of that shape raises `InvalidFile` saying where reading stopped.
 """
 
@@ -14,7 +15,7 @@ import zstandard
 from django.conf import settings
 
 from backup.errors import InvalidFile
-from backup.format.document import SECTIONS
+from backup.format.document import OPTIONAL_SECTIONS, SECTIONS
 from backup.format.number_guard import NumberGuard, NumberTooLong
 from backup.format.values import JSON_LEVELS
 
@@ -155,7 +156,9 @@ class BackupReader:
             raise InvalidFile(f"Expected {what} in {self.where}, found {event.replace('_', ' ')}.")
 
     # -- sections ----------------------------------------------------------------------------
-    def _section(self, name: str) -> None:
+    def _section(self, name: str, *, optional: tuple[str, ...] = ()) -> str:
+        """Enter the section `name`, or one of the `optional` ones that may come before it;
+        returns the one entered."""
         if not self._started:
             self.where = "the start of the file"
             try:
@@ -174,16 +177,41 @@ class BackupReader:
             raise InvalidFile(f"The section '{name}' is missing.")
         if key not in SECTIONS:
             raise InvalidFile(f"Unknown section '{key}': expected '{name}'.")
-        if key != name:
-            raise InvalidFile(
-                f"Section '{key}' where '{name}' was expected: the sections must come in the "
-                f"order {', '.join(SECTIONS)}."
+        if key != name and key not in optional:
+            wanted = " or ".join(f"'{n}'" for n in (*optional, name))
+            order = ", ".join(
+                n + (" (optional)" if n in OPTIONAL_SECTIONS else "") for n in SECTIONS
             )
-        self.where = f"section '{name}'"
+            raise InvalidFile(
+                f"Section '{key}' where {wanted} was expected: the sections must come in the "
+                f"order {order}."
+            )
+        self.where = f"section '{key}'"
         self._meter.begin()
+        return key
 
     def object_section(self, name: str) -> dict[str, Any]:
         self._section(name)
+        return self._object_value(name)
+
+    def closing_sections(self) -> tuple[list[Any] | None, dict[str, Any]]:
+        """The `files` section when there is one (a list, each item counted against the row
+        limit on its own), then `statistics`."""
+        files = None
+        if self._section("statistics", optional=("files",)) == "files":
+            self._expect("start_array", "a list of files in section 'files'")
+            files = []
+            while True:
+                self._meter.begin()
+                event, value = self._next()
+                if event == "end_array":
+                    break
+                self.where = f"section 'files', item {len(files) + 1}"
+                files.append(self._value(event, value))
+            self._section("statistics")
+        return files, self._object_value("statistics")
+
+    def _object_value(self, name: str) -> dict[str, Any]:
         event, value = self._next()
         if event != "start_map":
             raise InvalidFile(f"Section '{name}' must be a JSON object.")

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import zstandard
 
+from backup.format.archive import ArchiveReader, is_archive
 from backup.format.encryption import Decryption, Encryption, decrypted, encrypting
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -112,8 +113,9 @@ def sealed(raw: BinaryIO, encryption: Encryption | None) -> Iterator[BinaryIO]:
 def open_input(
     source: str | Path | BinaryIO, *, decryption: Decryption | None = None
 ) -> Iterator[BinaryIO]:
-    """A binary stream to read a backup from; age encryption, then gzip and zstd are recognised
-    by their content, whatever the file is called. An encrypted file needs `decryption`, and
+    """A binary stream to read a backup from; age encryption, then gzip and zstd, or an archive
+    with files (whose document is the stream, `archive.archive_of`), are recognised by their
+    content, whatever the file is called. An encrypted file needs `decryption`, and
     `decryption` needs an encrypted file."""
     close: BinaryIO | None = None
     if source == "-":
@@ -136,6 +138,8 @@ def _decompressed(buffered: io.BufferedReader) -> Iterator[BinaryIO]:
     head = buffered.peek(4)[:4]
     if head[:2] == GZIP_MAGIC:
         yield gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[misc]
+    elif is_archive(head):
+        yield ArchiveReader(buffered).document()
     elif head == ZSTD_MAGIC:
         # read_across_frames: a file of several frames (zstd files concatenated) reads whole.
         yield zstandard.ZstdDecompressor().stream_reader(  # type: ignore[misc]

@@ -17,6 +17,7 @@ from backup.access import refuse_lost_privileges, sees_every_user
 from backup.db.dialect import dialect
 from backup.db.session import configure_session
 from backup.errors import InvalidFile, NotPermitted, Refused
+from backup.format.archive import archive_of
 from backup.format.metadata import (
     carries_secrets,
     check_metadata,
@@ -28,6 +29,7 @@ from backup.format.upgrades import UpgradeStep
 from backup.registry import Registry, TableSpec, registry
 from backup.restore.attempts import Attempt, Retry
 from backup.restore.direct_load import DirectLoad
+from backup.restore.files import FileRestore
 from backup.restore.master_data import MasterData
 from backup.restore.options import ImportOptions, Mode, replaced, straight
 from backup.restore.planner import Planner
@@ -96,6 +98,7 @@ class ImportPass:
         self.progress = progress
         self.rows_read = 0
         self.sealed = sealed
+        self.files: FileRestore | None = None  # an archive's files
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -135,6 +138,11 @@ class ImportPass:
         report = ImportReport(
             mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source, import_id=self.id
         )
+        archive = archive_of(stream)
+        if archive is not None:  # the tenant's own files are known before its rows change
+            existing = None if self.mode == Mode.NEW_TENANT else tenant
+            write = self.apply and self.options.restore_files
+            self.files = FileRestore(self.reg, existing, self.problems, write=write)
         check_schema(reader.object_section("schema"))
 
         masters = MasterData(self.reg, self.problems)
@@ -155,9 +163,12 @@ class ImportPass:
             self._read(table, rows, masters, users)
             if self.direct and self.problems:
                 raise Retry
-        statistics = reader.object_section("statistics")
+        listed, statistics = reader.closing_sections()
         reader.finish()
         self._check_statistics(statistics)
+        if archive is not None and self.files is not None:
+            self.files.restore(archive, listed)
+            report.files = self.files.summary()
 
         return self._finish(report, tid, tenant, has_deleted_rows(metadata))
 
@@ -198,6 +209,8 @@ class ImportPass:
             raise self.problems.error()
         if self.apply:
             write_plan(self.reg, self.mode, self.stages, tid, deleted=self.direct is not None)
+            if self.files is not None:
+                self.files.rename_rows(tid)
             report.applied = True
         return report
 
@@ -359,6 +372,11 @@ class ImportPass:
                 self.problems.add(
                     table, "", "", f"statistics say {statistics[table]} rows, the file has none"
                 )
+
+    def discard_files(self) -> None:
+        """The files this pass wrote, deleted: its rows were rolled back."""
+        if self.files is not None:
+            self.files.discard()
 
     def drop_stages(self) -> None:
         """The staging tables are temporary; a pass that succeeds drops them at once."""

@@ -23,6 +23,9 @@ class ImportOptions:
     # The most bytes the document may have, decompressed (uploads: a small gzip file can hold
     # gigabytes); None: no limit.
     max_bytes: int | None = None
+    # An archive's files are written to storage; without, they are only checked (a restore
+    # drill, which rolls its rows back).
+    restore_files: bool = True
 
 
 def replaced(mode: Mode, spec: TableSpec) -> bool:

@@ -35,6 +35,8 @@ class ImportReport:
     import_id: uuid.UUID | None = None  # named by the rows it stamped (`TableSpec.stamp`)
     # What a person should know before the import runs (a secret it will clear, say).
     notices: list[str] = field(default_factory=list)
+    # An archive's files (`files.FileCounts`); None for a backup without files.
+    files: dict[str, int] | None = None
 
     def totals(self) -> TableCounts:
         total = TableCounts()
@@ -56,6 +58,7 @@ class ImportReport:
             "problems": [p.as_dict() for p in self.problems],
             "more_problems": self.more_problems,
             "notices": self.notices,
+            "files": self.files,
         }
 
 

@@ -160,8 +160,12 @@ def _run_pass(
                 if not apply:
                     transaction.set_rollback(True)
         except BackupError as exc:
+            job.discard_files()
             hashing.drain()
             _audit_failure(job, tenant, options, action, actor, exc, hashing)
+            raise
+        except BaseException:
+            job.discard_files()
             raise
     report.sha256 = hashing.drain()
     return report

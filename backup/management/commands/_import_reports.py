@@ -25,6 +25,12 @@ def write_report(stdout: OutputWrapper, report: dict[str, Any], title: str) -> N
     created = {n: m["create"] for n, m in report.get("master_data", {}).items() if m["create"]}
     if created:
         stdout.write(f"  master data created: {created}")
+    if files := report.get("files"):
+        stdout.write(
+            f"  files: {files['listed']:,} in the archive ({files['bytes']:,} bytes checked), "
+            f"{files['restored']:,} written ({files['renamed']:,} under new names), "
+            f"{files['kept']:,} already in storage"
+        )
     for notice in report.get("notices", []):
         stdout.write(f"  note: {notice}")
 

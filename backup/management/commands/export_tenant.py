@@ -14,6 +14,7 @@ from ._key_arguments import add_encryption_arguments, encryption_from
 class Command(BaseCommand):
     help = (
         "Export one tenant's data as a backup document (JSON, gzip with -o FILE.gz or --gzip), "
+        "or with --include-files as a ZIP archive of the document and the tenant's files; "
         "encrypted with age when --recipient or --passphrase-file says so."
     )
 
@@ -23,6 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--gzip", action="store_true", help="compress (implied by .gz)")
         parser.add_argument("--include-audit-logs", action="store_true")
         parser.add_argument("--include-deleted", action="store_true")
+        parser.add_argument(
+            "--include-files",
+            action="store_true",
+            help="a ZIP archive (-o FILE.zip) with the attachment files the rows name",
+        )
         add_encryption_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,6 +37,7 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(exc.message, returncode=exc.exit_code) from None
         output = options["output"]
+        _check_output_name(output, options)
         encryption = encryption_from(options)
         # The summary must not end up inside a backup written to stdout.
         report = self.stderr if output == "-" else self.stdout
@@ -43,6 +50,7 @@ class Command(BaseCommand):
         export_options = ExportOptions(
             include_audit_logs=options["include_audit_logs"],
             include_deleted=options["include_deleted"],
+            include_files=options["include_files"],
         )
         try:
             with open_output(
@@ -57,7 +65,16 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot write {output}: {exc.strerror or exc}.") from None
         where = "stdout" if output == "-" else output
         sealed = " (encrypted with age)" if encryption else ""
+        files = f" and {len(result.files):,} files" if options["include_files"] else ""
         report.write(
-            f"Exported {result.total_rows:,} rows of {len(result.statistics)} tables of tenant "
-            f"'{tenant.slug}' to {where}{sealed}."
+            f"Exported {result.total_rows:,} rows of {len(result.statistics)} tables{files} of "
+            f"tenant '{tenant.slug}' to {where}{sealed}."
         )
+
+
+def _check_output_name(output: str, options: dict[str, Any]) -> None:
+    name = output.removesuffix(".age")
+    if options["include_files"] and (options["gzip"] or name.endswith((".gz", ".zst"))):
+        raise CommandError("An archive with files compresses itself: write it to FILE.zip.")
+    if name.endswith(".zip") and not options["include_files"]:
+        raise CommandError(f"{output} names a ZIP archive: add --include-files.")

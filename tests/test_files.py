@@ -1,0 +1,307 @@
+"""Backups with the tenant's files: an archive holding the document and each attachment's
+bytes, listed with its size and SHA-256; restored into storage beside the rows (under new names
+where the old ones are taken), checked, and refused when hostile with the database and the
+storage left as they were."""
+
+import hashlib
+import io
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from backup.errors import InvalidFile, ValidationFailed
+from backup.export import ExportOptions, export_tenant
+from backup.format.archive import DOCUMENT_NAME
+from backup.restore import ImportOptions, Mode, import_backup, preview_import
+from tenants.models import Attachment, AuditLog, IntegrationCredential, Tenant
+
+from . import factories as f
+from .backup_support import SECRET, parse, snapshot
+from .test_encryption import keypair
+from .test_secrets import opened
+
+pytestmark = pytest.mark.django_db
+
+
+def archive_bytes(tenant: Tenant, **options: bool) -> bytes:
+    out = io.BytesIO()
+    export_tenant(tenant, out, options=ExportOptions(include_files=True, **options))
+    return out.getvalue()
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def media(root: Path) -> dict[str, bytes]:
+    """Every file under the media root, by its name there."""
+    return {
+        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
+def restore(data: bytes, tenant: Tenant | None, mode: Mode, **options):
+    return import_backup(
+        io.BytesIO(data), tenant=tenant, options=ImportOptions(mode=mode, **options)
+    )
+
+
+def rebuilt(data: bytes, *, document: bytes | None = None, extra: list[tuple] = ()) -> bytes:
+    """The archive `data` written again by Python's zipfile, its document replaced or entries
+    added: (ZipInfo or name, bytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == DOCUMENT_NAME and document is not None:
+                body = document
+            target.writestr(info.filename, body)
+        for name, body in extra:
+            target.writestr(name, body)
+    return out.getvalue()
+
+
+@pytest.fixture
+def big(tenant):
+    """A second attachment, of a few megabytes."""
+    body = bytes(range(256)) * (12 << 12)
+    return f.AttachmentFactory(
+        tenant=tenant,
+        file=ContentFile(body, name="big-scan.tiff"),
+        size_bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+
+
+def test_the_archive_holds_the_document_first_then_each_file_listed(tenant, big, settings):
+    data = archive_bytes(tenant)
+    names = list(members(data))
+    assert names[0] == DOCUMENT_NAME
+    document = parse(members(data)[DOCUMENT_NAME])
+    assert document["metadata"]["options"]["include_files"] is True
+    listed = document["files"]
+    stored = {a.file.name: a.file for a in Attachment.objects.filter(tenant=tenant)}
+    assert [item["name"] for item in listed] == sorted(stored)
+    assert names[1:] == [f"files/{name}" for name in sorted(stored)]
+    root = Path(settings.MEDIA_ROOT)
+    for item in listed:
+        body = (root / item["name"]).read_bytes()
+        assert item == {
+            "name": item["name"],
+            "size": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        assert members(data)[f"files/{item['name']}"] == body
+
+
+def test_without_the_option_the_backup_is_the_document_alone(tenant):
+    out = io.BytesIO()
+    export_tenant(tenant, out)
+    assert "files" not in parse(out.getvalue())
+
+
+def test_a_new_tenant_gets_the_files_under_new_names(tenant, other, big, settings):
+    data = archive_bytes(tenant)
+    root = Path(settings.MEDIA_ROOT)
+    before = media(root)
+    report = restore(data, None, Mode.NEW_TENANT, new_tenant_slug="copy")
+    assert report.files == {
+        "listed": 2,
+        "restored": 2,
+        "kept": 0,
+        "renamed": 2,
+        "bytes": sum(a.file.size for a in Attachment.objects.filter(tenant=tenant)),
+    }
+    copy = Tenant.objects.get(slug="copy")
+    originals = {a.filename: a for a in Attachment.objects.filter(tenant=tenant)}
+    for restored in Attachment.objects.filter(tenant=copy):
+        original = originals[restored.filename]
+        assert restored.file.name != original.file.name
+        assert restored.file.read() == original.file.open("rb").read()
+    after = media(root)
+    assert {k: after[k] for k in before} == before  # nothing written over
+    assert len(after) == len(before) + 2
+
+
+def test_replace_brings_back_lost_files_under_their_own_names(tenant, big, settings):
+    data = archive_bytes(tenant)
+    root = Path(settings.MEDIA_ROOT)
+    before = media(root)
+    for attachment in Attachment.objects.filter(tenant=tenant):
+        attachment.file.delete(save=False)
+    Attachment.objects.filter(tenant=tenant).delete()
+    report = restore(data, tenant, Mode.REPLACE)
+    assert report.files["restored"] == 2 and report.files["renamed"] == 0
+    assert media(root) == before
+
+
+def test_a_replace_keeps_the_tenants_own_files_that_are_unchanged(tenant, big, settings):
+    data = archive_bytes(tenant)
+    root = Path(settings.MEDIA_ROOT)
+    before = media(root)
+    report = restore(data, tenant, Mode.REPLACE)
+    assert report.files["kept"] == 2 and report.files["restored"] == 0
+    assert media(root) == before
+
+
+def test_encrypted_export_replace_export_gives_identical_data_and_file_bytes(tenant, big, tmp_path):
+    identity, public = keypair(tmp_path)
+
+    def export(name: str) -> dict[str, bytes]:
+        path = tmp_path / name
+        call_command(
+            "export_tenant",
+            tenant.slug,
+            "--include-files",
+            "-o",
+            str(path),
+            "--recipient",
+            public,
+            stdout=io.StringIO(),
+        )
+        assert SECRET.encode() not in path.read_bytes()
+        return members(opened(path, identity))
+
+    first = export("first.zip.age")
+    for attachment in Attachment.objects.filter(tenant=tenant):
+        attachment.file.delete(save=False)
+    IntegrationCredential.objects.filter(tenant=tenant).update(secret="lost")
+    call_command(
+        "import_tenant",
+        str(tmp_path / "first.zip.age"),
+        "--tenant",
+        tenant.slug,
+        "--mode",
+        "replace",
+        "--identity",
+        str(identity),
+        "--yes",
+        stdout=io.StringIO(),
+    )
+    AuditLog.objects.filter(tenant=tenant).delete()
+    second = export("second.zip.age")
+    one, two = parse(first.pop(DOCUMENT_NAME)), parse(second.pop(DOCUMENT_NAME))
+    assert one["tenant_data"] == two["tenant_data"]
+    assert one["tenant_data"]["integration_credential"][0]["secret"] == SECRET
+    assert one["files"] == two["files"]
+    assert first == second and len(first) == 2
+
+
+def forged(data: bytes, old: str, new: str) -> bytes:
+    """The archive with its file `old` listed and stored as `new`."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == DOCUMENT_NAME:
+                body = body.replace(old.encode(), new.encode())
+            target.writestr(info.filename.replace(old, new), body)
+    return out.getvalue()
+
+
+def test_a_file_of_another_tenant_is_never_written_over(tenant, other, settings):
+    theirs = Attachment.objects.get(tenant=other)
+    their_bytes = theirs.file.open("rb").read()
+    ours = Attachment.objects.get(tenant=tenant)
+    # A crafted backup of ours that names their file, with our bytes.
+    data = forged(archive_bytes(tenant), ours.file.name, theirs.file.name)
+    for mode in (Mode.REPLACE, Mode.MERGE):
+        restore(data, tenant, mode)
+        assert default_storage.open(theirs.file.name).read() == their_bytes
+        restored = Attachment.objects.get(tenant=tenant)
+        assert restored.file.name not in (theirs.file.name, ours.file.name)
+        assert Attachment.objects.get(tenant=other).file.name == theirs.file.name
+
+
+def test_the_preview_checks_the_files_and_writes_none(tenant, big, settings):
+    data = archive_bytes(tenant)
+    root = Path(settings.MEDIA_ROOT)
+    before, rows = media(root), snapshot(audit=False)
+    report = preview_import(
+        io.BytesIO(data), options=ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug="copy")
+    )
+    assert report.files["listed"] == 2 and report.files["restored"] == 0
+    assert media(root) == before and snapshot(audit=False) == rows
+
+
+def hostile(tenant, data: bytes, settings, error=InvalidFile, match: str | None = None):
+    root = Path(settings.MEDIA_ROOT)
+    before, rows = media(root), snapshot(audit=False)
+    with pytest.raises(error, match=match):
+        restore(data, None, Mode.NEW_TENANT, new_tenant_slug="copy")
+    with pytest.raises(error, match=match):
+        restore(data, tenant, Mode.REPLACE)
+    assert media(root) == before
+    assert snapshot(audit=False) == rows
+
+
+def test_a_corrupt_file_is_a_listed_problem(tenant, big, settings):
+    data = archive_bytes(tenant)
+    name = big.file.name
+    body = members(data)[f"files/{name}"]
+    damaged = rebuilt(data, document=None)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(damaged)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            value = source.read(info)
+            if info.filename == f"files/{name}":
+                value = b"X" + body[1:]
+            target.writestr(info.filename, value)
+    hostile(tenant, out.getvalue(), settings, ValidationFailed)
+    with pytest.raises(ValidationFailed) as failed:
+        restore(out.getvalue(), tenant, Mode.REPLACE)
+    (problem,) = failed.value.problems
+    assert problem.table == "files" and name in problem.row and "corrupt" in problem.message
+
+
+def test_a_listed_file_missing_from_the_archive_is_a_listed_problem(tenant, big, settings):
+    data = archive_bytes(tenant)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            if info.filename != f"files/{big.file.name}":
+                target.writestr(info.filename, source.read(info))
+    with pytest.raises(ValidationFailed) as failed:
+        restore(out.getvalue(), tenant, Mode.REPLACE)
+    (problem,) = failed.value.problems
+    assert big.file.name in problem.row and "not in the archive" in problem.message
+    hostile(tenant, out.getvalue(), settings, ValidationFailed)
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ("files/../../etc/passwd", "climbs out"),
+        ("files//etc/passwd", "not a plain relative"),
+        ("/etc/passwd", "outside 'files/'"),
+        ("files/attachments/not-listed.pdf", "not in the document's list"),
+        ("files/C:\\windows\\x", "not a plain relative"),
+    ],
+)
+def test_hostile_entry_names_are_refused(tenant, settings, entry, match):
+    data = rebuilt(archive_bytes(tenant), extra=[(entry, b"evil")])
+    hostile(tenant, data, settings, match=match)
+
+
+def test_a_link_is_refused(tenant, settings):
+    link = zipfile.ZipInfo("files/attachments/link.pdf")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    data = archive_bytes(tenant)
+    document = parse(members(data)[DOCUMENT_NAME])
+    document["files"].append(
+        {
+            "name": "attachments/link.pdf",
+            "size": 11,
+            "sha256": hashlib.sha256(b"/etc/passwd").hexdigest(),
+        }
+    )
+    import orjson
+
+    data = rebuilt(data, document=orjson.dumps(document), extra=[(link, b"/etc/passwd")])
+    hostile(tenant, data, settings, match="is a link")
