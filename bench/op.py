@@ -367,7 +367,78 @@ def _change(spec: Any) -> str:
     return ""
 
 
+def op_add_file(megabytes: str) -> dict[str, Any]:
+    """An attachment of the tenant whose file has `megabytes` MB of random bytes (setup)."""
+    import secrets
+
+    from django.core.files.storage import default_storage
+
+    from tenants.models import Attachment
+
+    size = int(float(megabytes) * 1e6)
+    name = f"attachments/bench/scan-{megabytes}mb.bin"
+    path = Path(default_storage.path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        for start in range(0, size, 1 << 20):
+            chunk = secrets.token_bytes(min(1 << 20, size - start))
+            digest.update(chunk)
+            out.write(chunk)
+    Attachment.objects.filter(tenant=tenant(), file=name).delete()
+    Attachment.objects.create(
+        tenant=tenant(),
+        file=name,
+        filename=path.name,
+        size_bytes=size,
+        sha256=digest.hexdigest(),
+    )
+    return {"rows": 1}
+
+
+def op_export_files(path: str) -> dict[str, Any]:
+    """The export into `path`: an archive with the tenant's files."""
+    with open_output(path) as out:
+        result = export_tenant(tenant(), out, options=ExportOptions(include_files=True))
+    return {"rows": result.total_rows, "file_mb": os.path.getsize(path) / 1e6}
+
+
+def op_new_tenant_as(path: str, slug: str) -> dict[str, Any]:
+    """The restore of `path` as a new tenant named `slug`."""
+    return _import(path, ImportOptions(mode=Mode.NEW_TENANT, new_tenant_slug=slug), apply=True)
+
+
+def op_copy_file(source: str, target: str) -> dict[str, Any]:
+    """The floor of moving a file's bytes: one copy of them (`shutil.copyfile`)."""
+    import shutil
+
+    shutil.copyfile(source, target)
+    return {"rows": 0}
+
+
+def op_drop_tenant(slug: str) -> dict[str, Any]:
+    """Remove a restored tenant and its files, so that the next restore starts the same."""
+    from django.core.files.storage import default_storage
+
+    from tenants.models import Attachment
+
+    copy = Tenant.objects.filter(slug=slug).first()
+    if copy is not None:
+        for name in Attachment.objects.filter(tenant=copy).values_list("file", flat=True):
+            default_storage.delete(name)
+        with transaction.atomic():
+            for spec in reversed(registry().tenant_tables):
+                spec.model.objects.filter(tenant=copy).delete()
+            copy.delete()
+    return {"rows": 0}
+
+
 OPERATIONS = {
+    "add_file": op_add_file,
+    "export_files": op_export_files,
+    "copy_file": op_copy_file,
+    "new_tenant_as": op_new_tenant_as,
+    "drop_tenant": op_drop_tenant,
     "export": op_export,
     "preview": op_preview,
     "merge": op_merge,

@@ -204,6 +204,7 @@ def test_export_downloads_a_backup_of_the_tenant(client: Client, tenant: Tenant)
     assert document["metadata"]["options"] == {
         "include_audit_logs": False,
         "include_deleted": False,
+        "include_files": False,
     }
     assert AuditLog.objects.filter(tenant=tenant, action="backup.export").count() == 1
 
@@ -214,7 +215,11 @@ def test_export_options_are_passed_on(client: Client, tenant: Tenant) -> None:
         page(tenant, "backup_export"), {"include_audit_logs": "on", "include_deleted": "on"}
     )
     document = parse(b"".join(response.streaming_content))
-    assert document["metadata"]["options"] == {"include_audit_logs": True, "include_deleted": True}
+    assert document["metadata"]["options"] == {
+        "include_audit_logs": True,
+        "include_deleted": True,
+        "include_files": False,
+    }
     assert document["tenant_data"]["audit_log"]
     assert any(row["deleted_at"] for row in document["tenant_data"]["vehicle"])
 

@@ -158,7 +158,11 @@ def test_the_form_saves_the_schedule_and_the_change_is_audited(client: Client, t
     assert schedule.enabled and schedule.drill
     assert (schedule.frequency, schedule.weekday) == ("weekly", 2)
     assert (schedule.time, schedule.timezone) == (dt.time(3, 45), "Europe/Berlin")
-    assert schedule.options == {"include_audit_logs": True, "include_deleted": False}
+    assert schedule.options == {
+        "include_audit_logs": True,
+        "include_deleted": False,
+        "include_files": False,
+    }
     assert (schedule.keep_last, schedule.keep_monthly, schedule.max_age_days) == (5, 6, 90)
     assert schedule.updated_by == person
     local = schedule.next_slot_at.astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
@@ -187,7 +191,11 @@ def test_unticked_boxes_turn_things_off_and_a_daily_schedule_drops_its_day(
     assert client.post(url(tenant, "backup_schedule"), data).status_code == 302
     schedule = Schedule.objects.get(tenant=tenant)
     assert (schedule.enabled, schedule.drill, schedule.weekday) == (False, False, None)
-    assert schedule.options == {"include_audit_logs": False, "include_deleted": False}
+    assert schedule.options == {
+        "include_audit_logs": False,
+        "include_deleted": False,
+        "include_files": False,
+    }
 
 
 @pytest.mark.parametrize(

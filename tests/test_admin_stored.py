@@ -132,7 +132,11 @@ def test_create_queues_a_backup_then_the_worker_makes_it(
         backup = StoredBackup.objects.get(tenant=tenant)
         assert backup.status == StoredBackup.Status.QUEUED
         assert (backup.trigger, backup.created_by) == (Trigger.PAGE, person)
-        assert backup.options == {"include_audit_logs": True, "include_deleted": False}
+        assert backup.options == {
+            "include_audit_logs": True,
+            "include_deleted": False,
+            "include_files": False,
+        }
         queued = client.get(url(tenant))
         body = text(queued)
         assert "Backup queued" in body

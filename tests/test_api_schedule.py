@@ -148,7 +148,7 @@ def test_the_settings_sent_change_the_others_stay_and_it_is_audited(api, tenant,
     body = response.json()
     assert {name: body[name] for name in changes} == {
         **changes,
-        "options": {"include_audit_logs": True, "include_deleted": False},
+        "options": {"include_audit_logs": True, "include_deleted": False, "include_files": False},
     }
     for name in ("enabled", "drill", "keep_monthly", "max_age_days"):
         assert body[name] == before[name], name
@@ -173,7 +173,7 @@ def test_a_whole_object_of_settings_is_accepted(api, tenant):
         "weekday": None,
         "time": "04:05",
         "timezone": "UTC",
-        "options": {"include_audit_logs": False, "include_deleted": True},
+        "options": {"include_audit_logs": False, "include_deleted": True, "include_files": False},
         "drill": False,
         "keep_last": 10,
         "keep_monthly": 0,

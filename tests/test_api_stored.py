@@ -148,7 +148,11 @@ def test_create_answers_202_and_the_backup_waits_in_the_queue(api, tenant, owner
     assert response["Location"] == body["url"]
     made = StoredBackup.objects.get(pk=body["id"])
     assert (made.tenant, made.trigger, made.created_by) == (tenant, "api", owner)
-    assert made.options == {"include_audit_logs": False, "include_deleted": True}
+    assert made.options == {
+        "include_audit_logs": False,
+        "include_deleted": True,
+        "include_files": False,
+    }
     # Nothing ran: no worker took it (jobs run only inside `run_jobs()` here).
     state = api.get(body["url"]).json()
     assert state["status"] == "queued" and state["size"] is None and state["sha256"] == ""

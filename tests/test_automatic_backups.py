@@ -111,6 +111,7 @@ def test_a_schedule_is_changed_and_audited(tenant, owner):
     assert entry.details["after"]["options"] == {
         "include_audit_logs": True,
         "include_deleted": False,
+        "include_files": False,
     }
 
 

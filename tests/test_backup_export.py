@@ -35,7 +35,11 @@ def test_document_has_the_sections_in_order(tenant):
     assert meta["format_version"] == 2
     assert meta["secrets"] is False  # a plain backup: whether each secret was set, not it
     assert meta["tenant"] == {"id": str(tenant.pk), "name": tenant.name, "slug": "north-pit"}
-    assert meta["options"] == {"include_audit_logs": False, "include_deleted": False}
+    assert meta["options"] == {
+        "include_audit_logs": False,
+        "include_deleted": False,
+        "include_files": False,
+    }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", meta["exported_at"])
     order = [t.name for t in registry().tenant_tables if t.name != "audit_log"]
     assert list(document["tenant_data"]) == order

@@ -156,7 +156,11 @@ def test_create_queues_the_backup_and_prints_its_id(tenant):
     made = StoredBackup.objects.get()
     assert f"Backup {made.id} of tenant 'north-pit' requested." in out
     assert (made.status, made.trigger, made.created_by) == ("queued", "command", None)
-    assert made.options == {"include_audit_logs": False, "include_deleted": True}
+    assert made.options == {
+        "include_audit_logs": False,
+        "include_deleted": True,
+        "include_files": False,
+    }
     assert actions(tenant, "backup.stored.") == ["backup.stored.created"]
 
 

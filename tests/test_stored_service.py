@@ -541,7 +541,7 @@ def test_every_step_of_a_stored_backup_is_audited(tenant, owner, run_jobs):
     assert created.details == {
         "backup": str(backup.id),
         "trigger": "page",
-        "options": {"include_audit_logs": False, "include_deleted": False},
+        "options": {"include_audit_logs": False, "include_deleted": False, "include_files": False},
     }
     finished = entries.filter(action="backup.stored.finished").earliest("created_at")
     assert finished.details == {

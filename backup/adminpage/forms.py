@@ -35,9 +35,15 @@ def _passphrase(label: str, help_text: str = "", *, new: bool = False) -> forms.
     )
 
 
+INCLUDE_FILES_HELP = "A ZIP archive of the backup and the tenant's attachment files."
+
+
 class ExportForm(forms.Form):
     include_audit_logs = forms.BooleanField(required=False, label="Include audit logs")
     include_deleted = forms.BooleanField(required=False, label="Include deleted records")
+    include_files = forms.BooleanField(
+        required=False, label="Include attachment files", help_text=INCLUDE_FILES_HELP
+    )
     encryption = forms.ChoiceField(
         required=False,
         initial=NOT_ENCRYPTED,
@@ -77,6 +83,7 @@ class ExportForm(forms.Form):
         return ExportOptions(
             include_audit_logs=self.cleaned_data["include_audit_logs"],
             include_deleted=self.cleaned_data["include_deleted"],
+            include_files=self.cleaned_data["include_files"],
         )
 
     def how_encrypted(self) -> tuple[str, str]:
@@ -238,7 +245,7 @@ class ScheduleForm(forms.Form):
     the values (a time of day, a known time zone, the ranges) and names what is wrong."""
 
     # The export options are one setting of the schedule, two checkboxes here.
-    OPTION_FIELDS = ("include_audit_logs", "include_deleted")
+    OPTION_FIELDS = ("include_audit_logs", "include_deleted", "include_files")
     TIME_ZONE_LIST = "backup-time-zones"
 
     enabled = forms.BooleanField(required=False, label="Automatic backups on")
@@ -263,6 +270,9 @@ class ScheduleForm(forms.Form):
     )
     include_audit_logs = forms.BooleanField(required=False, label="Include audit logs")
     include_deleted = forms.BooleanField(required=False, label="Include deleted records")
+    include_files = forms.BooleanField(
+        required=False, label="Include attachment files", help_text=INCLUDE_FILES_HELP
+    )
     drill = forms.BooleanField(
         required=False,
         label="Verify each backup with a restore drill",

@@ -31,7 +31,6 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.text import capfirst
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -65,7 +64,7 @@ from backup.errors import (
     UploadTooLarge,
     WrongKey,
 )
-from backup.export import iter_export
+from backup.export import download_name, iter_export
 from backup.models import Restore, Schedule, StoredBackup, Trigger
 from backup.registry import registry
 from backup.restore import Mode
@@ -274,22 +273,18 @@ def export(request: HttpRequest, slug: str) -> HttpResponse:
         return _tenant_page(request, tenant, export_form=form, status=400)
     if throttled := _throttled(request, tenant, EXPORT):
         return throttled
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     # Encrypted: compressed first, since what is encrypted no longer compresses.
     sealed = encryption is not None
+    options = form.options()
+    filename, content_type = download_name(tenant.slug, options, compress=sealed, encrypted=sealed)
     response = StreamingHttpResponse(
         iter_export(
-            tenant,
-            options=form.options(),
-            actor=request.user,
-            compress=sealed,
-            encryption=encryption,
+            tenant, options=options, actor=request.user, compress=sealed, encryption=encryption
         ),
-        content_type="application/octet-stream" if sealed else "application/json",
+        content_type=content_type,
     )
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True,
-        filename=f"{tenant.slug}-backup-{stamp}.json" + (".gz.age" if sealed else ""),
+        as_attachment=True, filename=filename
     )
     return response
 

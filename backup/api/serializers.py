@@ -69,6 +69,10 @@ class ExportOptionsSerializer(serializers.Serializer):
     include_deleted = serializers.BooleanField(
         default=False, help_text="Include soft-deleted rows (and the rows that depend on them)."
     )
+    include_files = serializers.BooleanField(
+        default=False,
+        help_text="A ZIP archive of the backup document and the tenant's attachment files.",
+    )
     gzip = serializers.BooleanField(
         default=False,
         help_text="Send the backup gzip-compressed (always, when it is encrypted).",
@@ -171,6 +175,14 @@ class ProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class FileCountsSerializer(serializers.Serializer):
+    listed = serializers.IntegerField()
+    restored = serializers.IntegerField()
+    kept = serializers.IntegerField()
+    renamed = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
 class ImportReportSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=[m.value for m in Mode])
     tenant = TenantRefSerializer(help_text="The tenant imported into (the new one for new_tenant).")
@@ -185,6 +197,12 @@ class ImportReportSerializer(serializers.Serializer):
     notices = serializers.ListField(
         child=serializers.CharField(),
         help_text="What to know before importing, e.g. credentials whose secret it will clear.",
+    )
+    files = FileCountsSerializer(
+        allow_null=True,
+        help_text="An archive's files (null for a backup without files): listed in it, written "
+        "to storage (renamed: under a new name, theirs taken), kept (already in storage with "
+        "the same bytes), and the bytes checked.",
     )
 
 
@@ -201,6 +219,10 @@ class StoredBackupOptionsSerializer(serializers.Serializer):
     include_audit_logs = serializers.BooleanField(default=False)
     include_deleted = serializers.BooleanField(
         default=False, help_text="Include soft-deleted rows (and the rows that depend on them)."
+    )
+    include_files = serializers.BooleanField(
+        default=False,
+        help_text="A ZIP archive of the backup document and the tenant's attachment files.",
     )
 
 

@@ -47,7 +47,7 @@ from backup.api.serializers import (
     StoredBackupSerializer,
 )
 from backup.api.throttles import BackupRateThrottle
-from backup.export import ExportOptions, iter_export
+from backup.export import ExportOptions, download_name, iter_export
 from backup.models import Restore, StoredBackup, Trigger
 from backup.restore import ImportOptions, Mode
 from backup.statistics import tenant_statistics
@@ -62,6 +62,7 @@ from backup.stored.restores import (
     restores_of,
 )
 from backup.stored.schedules import EDITABLE, describe, schedule_of, update_schedule
+from backup.stored.storage import download_name as stored_download_name
 from backup.throttles import EXPORT, IMPORT
 from backup.uploads import import_pending, preview_upload
 from backup.web_requests import refuse_large_body, refuse_large_file, refuse_repeated_fields
@@ -147,7 +148,9 @@ class ExportView(TenantBackupView):
         summary="Download the tenant's backup",
         description="The backup document, streamed as it is written (gzip-compressed when "
         "`gzip` is true; compressed, then encrypted with age, when `encryption` is keys or "
-        "passphrase), as an attachment named `<slug>-backup-<UTC time>.json[.gz][.age]`.",
+        "passphrase), as an attachment named `<slug>-backup-<UTC time>.json[.gz][.age]`; with "
+        "`include_files`, a ZIP archive of the document and the tenant's files, "
+        "`<slug>-backup-<UTC time>.zip[.age]`.",
         parameters=[TENANT_PARAMETER],
         request=ExportOptionsSerializer,
         responses={
@@ -156,6 +159,9 @@ class ExportView(TenantBackupView):
             ),
             (200, "application/gzip"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The same, gzip-compressed."
+            ),
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="With include_files: the archive."
             ),
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The same, compressed and encrypted (age)."
@@ -175,22 +181,21 @@ class ExportView(TenantBackupView):
         encryption = keys.download_encryption(self.tenant, data["encryption"], data["passphrase"])
         # Encrypted: compressed first, since what is encrypted no longer compresses.
         compress = data["gzip"] or encryption is not None
+        options = ExportOptions(
+            include_audit_logs=data["include_audit_logs"],
+            include_deleted=data["include_deleted"],
+            include_files=data["include_files"],
+        )
         chunks = iter_export(
             self.tenant,
-            options=ExportOptions(
-                include_audit_logs=data["include_audit_logs"],
-                include_deleted=data["include_deleted"],
-            ),
+            options=options,
             actor=request.user,
             compress=compress,
             encryption=encryption,
         )
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        filename = f"{self.tenant.slug}-backup-{stamp}.json" + (".gz" if compress else "")
-        if encryption is not None:
-            filename, content_type = filename + ".age", "application/octet-stream"
-        else:
-            content_type = "application/gzip" if compress else "application/json"
+        filename, content_type = download_name(
+            self.tenant.slug, options, compress=compress, encrypted=encryption is not None
+        )
         response = StreamingHttpResponse(chunks, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # A backup holds all of a tenant's data: no cache may keep a copy.
@@ -581,12 +586,11 @@ class DownloadView(StoredJobView):
             query.validated_data["token"], backup=backup, user=request.user
         )
         stamp = backup.created_at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        encrypted = backup.encrypted
+        filename, content_type = stored_download_name(
+            backup.storage_name, f"{self.tenant.slug}-{stamp}"
+        )
         response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"{self.tenant.slug}-{stamp}.json.zst" + (".age" if encrypted else ""),
-            content_type="application/octet-stream" if encrypted else "application/zstd",
+            handle, as_attachment=True, filename=filename, content_type=content_type
         )
         response["Cache-Control"] = "no-store"
         return response

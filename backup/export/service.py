@@ -234,6 +234,20 @@ def iter_export(
     yield from chunks
 
 
+def download_name(
+    slug: str, options: ExportOptions, *, compress: bool, encrypted: bool
+) -> tuple[str, str]:
+    """(file name, content type) of a downloaded export, as `iter_export` writes it."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if options.include_files:
+        name, content_type = f"{slug}-backup-{stamp}.zip", "application/zip"
+    elif compress:
+        name, content_type = f"{slug}-backup-{stamp}.json.gz", "application/gzip"
+    else:
+        name, content_type = f"{slug}-backup-{stamp}.json", "application/json"
+    return (name + ".age", "application/octet-stream") if encrypted else (name, content_type)
+
+
 def _archived(
     document: Iterator[bytes], options: ExportOptions, result: ExportResult
 ) -> Iterator[bytes]:

@@ -32,6 +32,8 @@ _ENTRY_TIME = dt.datetime(2000, 1, 1)
 _ENTRY_MODE = stat.S_IFREG | 0o600
 # The archive's directory is read from what the stream kept of its end: at most this much.
 _DIRECTORY_LIMIT = 16 << 20
+# What is kept while an entry's data is read: more than the unzipper reads ahead of its data.
+_WINDOW = 1 << 20
 _CHUNK = 1 << 16
 
 
@@ -104,19 +106,22 @@ def safe_name(entry: str) -> str:
 
 
 class _Kept:
-    """The archive's bytes as chunks, keeping the last of them: once the entries were read,
-    what is kept holds the archive's directory."""
+    """The archive's bytes as chunks, keeping the last of them: while an entry's data is read,
+    a window of the last few; between entries and after the last one, all, so that once the
+    entries were read what is kept holds the archive's directory."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.tail: deque[bytes] = deque()
         self.kept = 0
+        self.in_entry = False
 
     def chunks(self) -> Iterator[bytes]:
         while chunk := self.raw.read(_CHUNK):
             self.tail.append(chunk)
             self.kept += len(chunk)
-            while self.kept - len(self.tail[0]) >= _DIRECTORY_LIMIT:
+            limit = _WINDOW if self.in_entry else _DIRECTORY_LIMIT
+            while self.kept - len(self.tail[0]) >= limit:
                 self.kept -= len(self.tail.popleft())
             yield chunk
 
@@ -168,9 +173,11 @@ class ArchiveReader:
         )
 
     def next_chunk(self, chunks: Iterator[bytes]) -> bytes | None:
+        self._kept.in_entry = True
         try:
             return next(chunks)
         except StopIteration:
+            self._kept.in_entry = False
             return None
         except (UnzipError, zlib.error, ValueError) as exc:
             raise self._failed(exc) from None

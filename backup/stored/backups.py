@@ -98,7 +98,7 @@ def _new_backup(tenant: Tenant, *, user: Any, trigger: str, options: ExportOptio
         format_version=str(FORMAT_VERSION),
     )
     backup.storage_name = storage.storage_name(
-        tenant.pk, backup.id, encrypted=keys.encrypting_at_rest()
+        tenant.pk, backup.id, encrypted=keys.encrypting_at_rest(), archive=options.include_files
     )
     backup.save()
     return backup
@@ -138,7 +138,7 @@ def run_backup(backup_id: Any) -> StoredBackup | None:
 def write_backup(backup: StoredBackup, lease: Lease) -> None:
     """Export the backup's tenant through zstd (and age, for a backup encrypted at rest) into
     the storage; fills in the backup's fields (not saved). The storage gets the file only once
-    it is complete."""
+    it is complete. A backup with files is an archive, which compresses the document itself."""
     options = ExportOptions(**backup.options)
     encryption = keys.encryption_for(backup)
     lease.count_total_later(lambda: expected_rows(backup.tenant, options))
@@ -148,7 +148,7 @@ def write_backup(backup: StoredBackup, lease: Lease) -> None:
             level = settings.BACKUP_ZSTD_LEVEL
             with (
                 sealed(hashing, encryption) as raw,  # type: ignore[arg-type]
-                compressed(raw, "zstd", level=level) as out,
+                compressed(raw, None if options.include_files else "zstd", level=level) as out,
             ):
                 result = export_tenant(
                     backup.tenant,

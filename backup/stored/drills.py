@@ -86,6 +86,7 @@ def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int
         mode=Mode.NEW_TENANT,
         new_tenant_slug=f"restore-drill-{backup.id.hex[:16]}",
         new_tenant_name=f"Restore drill of backup {backup.id}",
+        restore_files=False,  # checked against the backup's list, not written: rolled back
     )
     handle = storage.open_stored(backup.storage_name)
     try:

@@ -237,12 +237,13 @@ def repair_storage() -> Repaired:
 
 
 def _backup_id(name: str) -> uuid.UUID | None:
-    """The backup id in a stored file's name (`<tenant>/<backup>.json.zst[.age]`), or None for a
-    file that is not one of ours."""
+    """The backup id in a stored file's name (`<tenant>/<backup>.json.zst[.age]`, or `.zip`
+    for one with files), or None for a file that is not one of ours."""
     name = name.removesuffix(ENCRYPTED_SUFFIX)
-    if not name.endswith(storage.SUFFIX):
-        return None
-    try:
-        return uuid.UUID(name.rsplit("/", 1)[-1].removesuffix(storage.SUFFIX))
-    except ValueError:
-        return None
+    for suffix in (storage.SUFFIX, storage.ARCHIVE_SUFFIX):
+        if name.endswith(suffix):
+            try:
+                return uuid.UUID(name.rsplit("/", 1)[-1].removesuffix(suffix))
+            except ValueError:
+                return None
+    return None

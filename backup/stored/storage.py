@@ -23,6 +23,7 @@ from backup.errors import StorageFailed
 from backup.models import ENCRYPTED_SUFFIX
 
 SUFFIX = ".json.zst"
+ARCHIVE_SUFFIX = ".zip"  # a backup with its files (`ExportOptions.include_files`)
 SPOOL_SUFFIX = ".partial"
 
 
@@ -30,10 +31,25 @@ def backup_storage() -> Storage:
     return storages["backups"]
 
 
-def storage_name(tenant_id: Any, backup_id: Any, *, encrypted: bool = False) -> str:
-    """Where a stored backup lives: one folder per tenant, named by ids only (`.age` after an
-    encrypted one's name)."""
-    return f"{tenant_id}/{backup_id}{SUFFIX}" + (ENCRYPTED_SUFFIX if encrypted else "")
+def storage_name(
+    tenant_id: Any, backup_id: Any, *, encrypted: bool = False, archive: bool = False
+) -> str:
+    """Where a stored backup lives: one folder per tenant, named by ids only (`.zip` for an
+    archive with files, `.age` after an encrypted one's name)."""
+    suffix = ARCHIVE_SUFFIX if archive else SUFFIX
+    return f"{tenant_id}/{backup_id}{suffix}" + (ENCRYPTED_SUFFIX if encrypted else "")
+
+
+def download_name(storage_name: str, prefix: str) -> tuple[str, str]:
+    """(file name, content type) of a stored backup's download: `prefix` and its suffixes."""
+    suffixes = storage_name.rsplit("/", 1)[-1].split(".", 1)[1]
+    if storage_name.endswith(ENCRYPTED_SUFFIX):
+        content_type = "application/octet-stream"
+    elif storage_name.endswith(ARCHIVE_SUFFIX):
+        content_type = "application/zip"
+    else:
+        content_type = "application/zstd"
+    return f"{prefix}.{suffixes}", content_type
 
 
 def spool_dir() -> Path:

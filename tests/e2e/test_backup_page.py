@@ -424,7 +424,11 @@ def test_schedule_edited_in_the_browser(page: Page, live_server: Any) -> None:
     saved = Schedule.objects.get(tenant=tenant)
     assert (saved.frequency, saved.weekday, saved.time) == ("weekly", 3, dt.time(4, 30))
     assert (saved.timezone, saved.drill, saved.keep_last) == ("America/New_York", False, 10)
-    assert saved.options == {"include_audit_logs": False, "include_deleted": True}
+    assert saved.options == {
+        "include_audit_logs": False,
+        "include_deleted": True,
+        "include_files": False,
+    }
     assert saved.updated_by == owner
     local = saved.next_slot_at.astimezone(zoneinfo.ZoneInfo("America/New_York"))
     assert (local.weekday(), local.strftime("%H:%M")) == (3, "04:30")
