@@ -9,6 +9,7 @@ import stat
 import zipfile
 from pathlib import Path
 
+import orjson
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -305,3 +306,84 @@ def test_a_link_is_refused(tenant, settings):
 
     data = rebuilt(data, document=orjson.dumps(document), extra=[(link, b"/etc/passwd")])
     hostile(tenant, data, settings, match="is a link")
+
+
+def test_a_plain_backup_cannot_give_a_tenant_another_tenants_file(tenant, other, settings):
+    """A crafted document whose attachment names another tenant's stored file: refused, so
+    that the file can be neither downloaded nor exported with this tenant's files."""
+    theirs = Attachment.objects.get(tenant=other).file.name
+    ours = Attachment.objects.get(tenant=tenant).file.name
+    out = io.BytesIO()
+    export_tenant(tenant, out)
+    data = out.getvalue().replace(ours.encode(), theirs.encode())
+    rows = snapshot(audit=False)
+    for mode in (Mode.MERGE, Mode.REPLACE):
+        with pytest.raises(ValidationFailed) as failed:
+            restore(data, tenant, mode)
+        (problem,) = failed.value.problems
+        assert (problem.table, problem.field) == ("attachment", "file")
+        assert theirs in problem.row and "another tenant" in problem.message
+    with pytest.raises(ValidationFailed):
+        restore(data, None, Mode.NEW_TENANT, new_tenant_slug="copy")
+    assert snapshot(audit=False) == rows
+
+
+def test_a_new_tenant_from_a_plain_backup_shares_its_sources_files(tenant):
+    out = io.BytesIO()
+    export_tenant(tenant, out)
+    restore(out.getvalue(), None, Mode.NEW_TENANT, new_tenant_slug="copy")
+    copy = Attachment.objects.get(tenant__slug="copy")
+    assert copy.file.name == Attachment.objects.get(tenant=tenant).file.name
+
+
+def with_entry(data: bytes, name: str, body: bytes, listed_size: int | None = None) -> bytes:
+    """The archive with one more file, listed with its SHA-256 and `listed_size` (its own
+    size when None), stored deflated."""
+    document = parse(members(data)[DOCUMENT_NAME])
+    size = len(body) if listed_size is None else listed_size
+    sha256 = hashlib.sha256(body).hexdigest()
+    document["files"].append({"name": name, "size": size, "sha256": sha256})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body_of = source.read(info)
+            if info.filename == DOCUMENT_NAME:
+                body_of = orjson.dumps(document)
+            target.writestr(info.filename, body_of)
+        target.writestr(f"files/{name}", body, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def test_a_zip_bomb_is_refused_once_it_passes_its_listed_size(tenant, settings):
+    """A tiny entry that inflates to far more than the document lists: reading stops there."""
+    bomb = bytes(64 << 20)
+    data = with_entry(archive_bytes(tenant), "attachments/bomb.pdf", bomb, listed_size=1000)
+    assert len(data) < 200_000
+    hostile(tenant, data, settings, match="holds more than the 1,000 bytes")
+
+
+def test_a_file_listed_larger_than_the_limit_is_refused_before_any_is_read(tenant, settings):
+    settings.BACKUP_MAX_FILE_BYTES = 1000
+    data = with_entry(archive_bytes(tenant), "attachments/huge.pdf", b"x" * 10, 10**12)
+    hostile(tenant, data, settings, match="BACKUP_MAX_FILE_BYTES")
+
+
+def test_an_entry_twice_is_refused(tenant, settings):
+    data = archive_bytes(tenant)
+    (name,) = [n for n in members(data) if n.startswith("files/")]
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        twice = rebuilt(data, extra=[(name, members(data)[name])])
+    hostile(tenant, twice, settings, match="twice")
+
+
+def test_an_archive_whose_first_entry_is_not_the_document_is_refused(tenant, settings):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        target.writestr("files/a.pdf", b"a")
+        target.writestr(DOCUMENT_NAME, members(archive_bytes(tenant))[DOCUMENT_NAME])
+    hostile(tenant, out.getvalue(), settings, match="first entry must be the backup document")
+
+
+def test_a_truncated_archive_is_refused(tenant, big, settings):
+    data = archive_bytes(tenant)
+    hostile(tenant, data[: len(data) // 2], settings, match="damaged|ends too early")

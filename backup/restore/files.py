@@ -52,6 +52,57 @@ def _file_fields(reg: Registry) -> list[tuple[TableSpec, FieldSpec]]:
     return [(spec, f) for spec in reg.tenant_tables for f in spec.fields if f.type == "file"]
 
 
+class NamedFiles:
+    """The files the backup's rows name (the values of `file` fields), noted as the rows are
+    read: none may be a file that another tenant's rows name, unless the archive brings its
+    own copy (saved under a new name). Otherwise a crafted backup could give this tenant
+    another tenant's file, to download or to export with its files."""
+
+    def __init__(self, reg: Registry, allowed_owners: set[Any]) -> None:
+        self.fields = {
+            spec.name: [f for f in spec.fields if f.type == "file"] for spec in reg.tenant_tables
+        }
+        self.allowed = allowed_owners
+        self.names: dict[tuple[str, str], set[str]] = {}  # (table, field) -> names
+
+    def noted(self, table: str, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        fields = self.fields.get(table)
+        if not fields:
+            return rows
+
+        def noting() -> Iterator[tuple[int, Any]]:
+            for position, row in rows:
+                if isinstance(row, dict):
+                    for f in fields:
+                        value = row.get(f.name)
+                        if isinstance(value, str) and value:
+                            self.names.setdefault((table, f.name), set()).add(value)
+                yield position, row
+
+        return noting()
+
+    def check(self, reg: Registry, archived: set[str], problems: ProblemLog) -> None:
+        for (table, field_name), names in self.names.items():
+            model = reg.table(table).model
+            outside = sorted(names - archived)
+            for start in range(0, len(outside), _RENAME_BATCH):
+                batch = outside[start : start + _RENAME_BATCH]
+                taken = (
+                    model.objects.filter(**{f"{field_name}__in": batch})
+                    .exclude(tenant_id__in=self.allowed)
+                    .values_list(field_name, flat=True)
+                    .distinct()
+                )
+                for name in sorted(taken):
+                    problems.add(
+                        table,
+                        f"file '{name}'",
+                        field_name,
+                        "names a file of another tenant: a backup names only its own tenant's "
+                        "files, or brings them in an archive",
+                    )
+
+
 def listing(items: list[Any]) -> dict[str, ArchivedFile]:
     """The document's `files` section, checked: each item a file's name, size and SHA-256,
     no name twice, none larger than a restore accepts."""

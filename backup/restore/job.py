@@ -29,7 +29,7 @@ from backup.format.upgrades import UpgradeStep
 from backup.registry import Registry, TableSpec, registry
 from backup.restore.attempts import Attempt, Retry
 from backup.restore.direct_load import DirectLoad
-from backup.restore.files import FileRestore
+from backup.restore.files import FileRestore, NamedFiles, listing
 from backup.restore.master_data import MasterData
 from backup.restore.options import ImportOptions, Mode, replaced, straight
 from backup.restore.planner import Planner
@@ -44,6 +44,14 @@ PROGRESS_EVERY = 5000  # rows between two progress reports
 
 def _tenant_dict(tenant: Tenant) -> dict[str, str]:
     return {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _lock_tenant(tenant: Tenant) -> None:
@@ -158,14 +166,25 @@ class ImportPass:
             self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
             self.direct.start()
         users = Users(self._users_tenant(tenant))
+        # A new tenant may share the files of the tenant it was restored from.
+        owners = {tenant.pk}
+        if self.mode == Mode.NEW_TENANT and _is_uuid(source["id"]):
+            owners.add(uuid.UUID(source["id"]))
+        named = NamedFiles(self.reg, owners)
         for table, rows in reader.table_section("tenant_data"):
             rows = self._counted(table, self._upgraded(steps, "tenant_data", table, rows))
-            self._read(table, rows, masters, users)
+            self._read(table, named.noted(table, rows), masters, users)
             if self.direct and self.problems:
                 raise Retry
         listed, statistics = reader.closing_sections()
         reader.finish()
         self._check_statistics(statistics)
+        # Files the archive brings are written under names of their own, never over another's.
+        writes = self.files is not None and self.files.write
+        archived = set(listing(listed or [])) if writes else set()
+        if self.direct:
+            self.direct.settle()  # the connection is the direct load's until it settles
+        named.check(self.reg, archived, self.problems)
         if archive is not None and self.files is not None:
             self.files.restore(archive, listed)
             report.files = self.files.summary()
