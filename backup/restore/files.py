@@ -8,9 +8,11 @@ another tenant say), and the restored rows are renamed to it. When the import fa
 back, the files it wrote are deleted (`discard`), so the storage is left as it was.
 """
 
+import contextlib
 import hashlib
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,11 +60,15 @@ class NamedFiles:
     own copy (saved under a new name). Otherwise a crafted backup could give this tenant
     another tenant's file, to download or to export with its files."""
 
-    def __init__(self, reg: Registry, allowed_owners: set[Any]) -> None:
+    def __init__(self, reg: Registry, tenant_id: Any, sharing: str | None = None) -> None:
+        """`sharing`: the id of a tenant whose files these rows may name too (a new tenant's
+        source), as the backup's metadata gives it."""
         self.fields = {
             spec.name: [f for f in spec.fields if f.type == "file"] for spec in reg.tenant_tables
         }
-        self.allowed = allowed_owners
+        self.allowed = {tenant_id}
+        with contextlib.suppress(ValueError):  # none, or not an id: no tenant's
+            self.allowed.add(uuid.UUID(sharing or ""))
         self.names: dict[tuple[str, str], set[str]] = {}  # (table, field) -> names
 
     def noted(self, table: str, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

@@ -17,7 +17,7 @@ from backup.access import refuse_lost_privileges, sees_every_user
 from backup.db.dialect import dialect
 from backup.db.session import configure_session
 from backup.errors import InvalidFile, NotPermitted, Refused
-from backup.format.archive import archive_of
+from backup.format.archive import ArchiveReader, archive_of
 from backup.format.metadata import (
     carries_secrets,
     check_metadata,
@@ -44,14 +44,6 @@ PROGRESS_EVERY = 5000  # rows between two progress reports
 
 def _tenant_dict(tenant: Tenant) -> dict[str, str]:
     return {"id": str(tenant.pk), "name": tenant.name, "slug": tenant.slug}
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _lock_tenant(tenant: Tenant) -> None:
@@ -147,10 +139,7 @@ class ImportPass:
             mode=self.mode, tenant=_tenant_dict(tenant), source_tenant=source, import_id=self.id
         )
         archive = archive_of(stream)
-        if archive is not None:  # the tenant's own files are known before its rows change
-            existing = None if self.mode == Mode.NEW_TENANT else tenant
-            write = self.apply and self.options.restore_files
-            self.files = FileRestore(self.reg, existing, self.problems, write=write)
+        named = self._prepare_files(archive, tenant, source)
         check_schema(reader.object_section("schema"))
 
         masters = MasterData(self.reg, self.problems)
@@ -166,11 +155,6 @@ class ImportPass:
             self.direct = DirectLoad(self.reg, self.mode, tid, self.problems)
             self.direct.start()
         users = Users(self._users_tenant(tenant))
-        # A new tenant may share the files of the tenant it was restored from.
-        owners = {tenant.pk}
-        if self.mode == Mode.NEW_TENANT and _is_uuid(source["id"]):
-            owners.add(uuid.UUID(source["id"]))
-        named = NamedFiles(self.reg, owners)
         for table, rows in reader.table_section("tenant_data"):
             rows = self._counted(table, self._upgraded(steps, "tenant_data", table, rows))
             self._read(table, named.noted(table, rows), masters, users)
@@ -179,17 +163,38 @@ class ImportPass:
         listed, statistics = reader.closing_sections()
         reader.finish()
         self._check_statistics(statistics)
-        # Files the archive brings are written under names of their own, never over another's.
-        writes = self.files is not None and self.files.write
-        archived = set(listing(listed or [])) if writes else set()
         if self.direct:
             self.direct.settle()  # the connection is the direct load's until it settles
-        named.check(self.reg, archived, self.problems)
+        self._check_files(archive, named, listed, report)
+
+        return self._finish(report, tid, tenant, has_deleted_rows(metadata))
+
+    def _prepare_files(
+        self, archive: ArchiveReader | None, tenant: Tenant, source: dict[str, str]
+    ) -> NamedFiles:
+        """What checks the files the rows name and, for an archive, restores its files; made
+        now, when the tenant's files are known before its rows change."""
+        if archive is not None:
+            existing = None if self.mode == Mode.NEW_TENANT else tenant
+            write = self.apply and self.options.restore_files
+            self.files = FileRestore(self.reg, existing, self.problems, write=write)
+        # A new tenant may share the files of the tenant it was restored from.
+        sharing = source["id"] if self.mode == Mode.NEW_TENANT else None
+        return NamedFiles(self.reg, tenant.pk, sharing)
+
+    def _check_files(
+        self,
+        archive: ArchiveReader | None,
+        named: NamedFiles,
+        listed: list[Any] | None,
+        report: ImportReport,
+    ) -> None:
+        # Files the archive brings are written under names of their own, never over another's.
+        writes = self.files is not None and self.files.write
+        named.check(self.reg, set(listing(listed or [])) if writes else set(), self.problems)
         if archive is not None and self.files is not None:
             self.files.restore(archive, listed)
             report.files = self.files.summary()
-
-        return self._finish(report, tid, tenant, has_deleted_rows(metadata))
 
     def _finish(
         self, report: ImportReport, tid: Any, tenant: Tenant, has_deleted: bool

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import zipfile
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from backup.statistics import tenant_statistics
 from backup.stored import backups
 from backup.stored.alerts import raise_alert
 from backup.stored.drills import request_drill
-from tenants.models import Tenant
+from tenants.models import Attachment, Tenant
 from tests import factories as f
 from tests.backup_support import parse, populate
 from tests.factories.auth import PASSWORD
@@ -229,6 +230,40 @@ def test_encrypted_download_then_upload_with_its_passphrase(
     expect(page.locator("#backup-result")).to_contain_text("Import done (merge)")
     steps.shot("encrypted-imported")
     assert counts(tenant) == before
+
+
+def test_download_with_files_brings_lost_files_back(page: Page, live_server: Any, tmp_path: Path):
+    """Export with the attachment files ticked gives a ZIP; after the files are lost, a replace
+    from it puts them back, byte for byte."""
+    tenant = f.TenantFactory(name="Tor Works", slug="tor")
+    populate(tenant)
+    admin = f.UserFactory(username="tor-admin", is_staff=True)
+    f.MembershipFactory(tenant=tenant, user=admin, role="admin")
+    (attachment,) = Attachment.objects.filter(tenant=tenant)
+    with attachment.file.open("rb") as handle:
+        original = handle.read()
+    steps = Steps(page, "files-")
+    log_in(page, live_server, steps, "tor-admin")
+    page.get_by_role("link", name="Export and import").click()
+    page.check("#id_export_include_files")
+    steps.shot("include-files")
+    backup = export_json(page, tmp_path, r"tor-backup-\d{8}T\d{6}Z\.zip")
+    with zipfile.ZipFile(backup) as archive:
+        assert archive.namelist() == ["backup.json", f"files/{attachment.file.name}"]
+    attachment.file.delete(save=False)
+
+    upload(page, backup, "replace")
+    expect(page.locator("#backup-files")).to_contain_text("1 in the archive")
+    steps.shot("files-preview")
+    page.fill("#id_confirmation", "Tor Works")
+    page.get_by_role("button", name="Replace the data of Tor Works").click()
+    expect(page.locator("#backup-result")).to_contain_text("Import done (replace)")
+    expect(page.locator("#backup-files")).to_contain_text("1 written to storage")
+    steps.shot("files-restored")
+    restored = Attachment.objects.get(tenant=tenant)
+    assert restored.file.name == attachment.file.name
+    with restored.file.open("rb") as handle:
+        assert handle.read() == original
 
 
 def test_export_then_import_merge_and_replace(page: Page, live_server: Any, tmp_path: Path):

@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("tenant", help="tenant slug or id")
         parser.add_argument("--include-audit-logs", action="store_true")
         parser.add_argument("--include-deleted", action="store_true")
+        parser.add_argument(
+            "--include-files", action="store_true", help="with the attachment files (a ZIP)"
+        )
         parser.add_argument("--wait", action="store_true", help="wait until it has finished")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,6 +41,7 @@ class Command(BaseCommand):
         export_options = ExportOptions(
             include_audit_logs=options["include_audit_logs"],
             include_deleted=options["include_deleted"],
+            include_files=options["include_files"],
         )
         backup = request_backup(tenant, user=None, trigger=Trigger.COMMAND, options=export_options)
         self.stdout.write(f"Backup {backup.id} of tenant '{tenant.slug}' requested.")
