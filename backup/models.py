@@ -113,6 +113,13 @@ class StoredBackup(Job):
         return self.storage_name.endswith(ENCRYPTED_SUFFIX)
 
     @property
+    def kind(self) -> str:
+        """What the stored file holds, as a person reads it."""
+        if self.options.get("include_files"):
+            return "a ZIP archive of the JSON and the attachment files"
+        return "zstd-compressed JSON"
+
+    @property
     def last_drill(self) -> "Drill | None":
         """The backup's latest restore drill (from `prefetch_related("drills")` when a list
         prefetched them)."""

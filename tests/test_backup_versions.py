@@ -6,6 +6,7 @@ A new format version adds its own folder of exports, made by the release that in
 files of older versions are never regenerated.
 """
 
+import zipfile
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,7 @@ from django.contrib.auth import get_user_model
 from backup.format.encryption import Decryption, identities_in
 from backup.registry import registry
 from backup.restore import ImportOptions, Mode, import_backup, preview_import
-from tenants.models import IntegrationCredential, Tenant
+from tenants.models import Attachment, IntegrationCredential, Tenant
 
 from .backup_support import export_bytes, parse
 
@@ -39,6 +40,7 @@ def test_the_released_versions_are_all_here():
         every = _document(FIXTURES / version / "every-table.json")["statistics"]
         assert [t.name for t in registry().tenant_tables if not every.get(t.name)] == []
     assert SEALED, "a released version with secrets has its encrypted export"
+    assert ARCHIVES, "a released version with files has its archive"
 
 
 def _document(path: Path) -> dict:
@@ -131,3 +133,21 @@ def test_a_released_encrypted_backup_brings_its_secrets_back(path, members):
         "fixture-secret-not-a-real-one",
         False,
     )
+
+
+# Archives with the tenant's files (format version 2 on).
+ARCHIVES = sorted(FIXTURES.glob("v*/*.zip"))
+
+
+@pytest.mark.parametrize("path", ARCHIVES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_released_archive_brings_its_files_back(path, members):
+    with zipfile.ZipFile(path) as archive:
+        document = orjson.loads(archive.read("backup.json"))
+        stored = {item["name"]: archive.read(f"files/{item['name']}") for item in document["files"]}
+    assert stored, "the archive holds files"
+    _restore(path, "with-files")
+    restored = Attachment.objects.filter(tenant__slug="with-files")
+    assert restored.count() == len(stored)
+    for attachment in restored:
+        with attachment.file.open("rb") as handle:
+            assert handle.read() == stored[attachment.file.name]

@@ -28,7 +28,7 @@ def backup_finished(backup: StoredBackup) -> None:
         subject = f"Backup of {backup.tenant.name} is ready"
         body = (
             f"The backup of tenant '{backup.tenant.name}' you asked for is ready: "
-            f"{backup.total_rows:,} rows, {backup.size or 0:,} bytes (zstd).\n"
+            f"{backup.total_rows:,} rows, {backup.size or 0:,} bytes ({backup.kind}).\n"
         )
     else:
         subject = f"Backup of {backup.tenant.name} failed"
