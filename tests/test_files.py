@@ -280,6 +280,8 @@ def test_a_listed_file_missing_from_the_archive_is_a_listed_problem(tenant, big,
     [
         ("files/../../etc/passwd", "climbs out"),
         ("files//etc/passwd", "not a plain relative"),
+        ("files/attachments/./x.pdf", "not a plain relative"),
+        ("files/attachments/", "not a plain relative"),
         ("/etc/passwd", "outside 'files/'"),
         ("files/attachments/not-listed.pdf", "not in the document's list"),
         ("files/C:\\windows\\x", "not a plain relative"),
