@@ -13,10 +13,7 @@ size (the encryption streams through a pipe: nothing grows with the backup).
 """
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +25,7 @@ import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, Bench, sizes_for
+from run import ROOT, Bench, new_report, save_report, sizes_for
 
 TIME_TARGET = 1.1
 RSS_TARGET = 1.1
@@ -160,12 +157,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     report: dict[str, Any] = {
-        "database": args.database,
-        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join(["bench/encryption.py", *sys.argv[1:]]),
-        "python": platform.python_version(),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-        "repeat": max(args.repeat, 1),
+        **new_report("bench/encryption.py", args.database, args.repeat),
         "sizes": [],
     }
     with tempfile.TemporaryDirectory(prefix="tb-bench-encryption-") as tmp:
@@ -173,14 +165,7 @@ def main() -> None:
         for readings in (int(r) for r in args.readings.split(",")):
             report["sizes"].append(run_size(bench, readings))
     report["checks"] = checks(report["sizes"])
-    text = markdown(report)
-    print()
-    print(text)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = f"encryption-{args.database}"
-    (args.results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.results / f"{stem}.md").write_text(text)
-    print(f"Written to {args.results / stem}.json and .md")
+    save_report(args.results, f"encryption-{args.database}", report, markdown(report))
     if not all(size["same_backup"] for size in report["sizes"]):
         sys.exit("age -d of the encrypted backup did not give the plain backup")
 

@@ -13,10 +13,7 @@ of the big file, the floor of anything that moves its bytes. Targets: peak RSS a
 """
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, Bench, sizes_for
+from run import ROOT, Bench, new_report, save_report, sizes_for
 
 RSS_TARGET = 1.1
 READINGS = 2000
@@ -115,12 +112,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     report: dict[str, Any] = {
-        "database": args.database,
-        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join(["bench/files.py", *sys.argv[1:]]),
-        "python": platform.python_version(),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-        "repeat": max(args.repeat, 1),
+        **new_report("bench/files.py", args.database, args.repeat),
         "sizes": [],
     }
     with tempfile.TemporaryDirectory(prefix="tb-bench-files-") as tmp:
@@ -134,14 +126,7 @@ def main() -> None:
             report["sizes"].append(run_size(bench, url, megabytes))
         bench.drop(name)
     report["checks"] = checks(report["sizes"])
-    text = markdown(report)
-    print()
-    print(text)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = f"files-{args.database}"
-    (args.results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.results / f"{stem}.md").write_text(text)
-    print(f"Written to {args.results / stem}.json and .md")
+    save_report(args.results, f"files-{args.database}", report, markdown(report))
     if not all(met for *_rest, met in report["checks"]):
         sys.exit("a target of the files benchmark was not met")
 

@@ -255,6 +255,30 @@ ORDER = [
 ENGINE_OPS = ["export", "preview", "merge_unchanged", "merge_changed", "replace", "new_tenant"]
 
 
+def new_report(script: str, database: str, repeat: int) -> dict[str, Any]:
+    """The head of a benchmark's report: what ran, where and when."""
+    import platform
+
+    return {
+        "database": database,
+        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([script, *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+        "repeat": max(repeat, 1),
+    }
+
+
+def save_report(results: Path, stem: str, report: dict[str, Any], text: str) -> None:
+    """Print the report's markdown and write it and the report (JSON) into `results`."""
+    print()
+    print(text)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / f"{stem}.md").write_text(text)
+    print(f"Written to {results / stem}.json and .md")
+
+
 def rate(result: dict[str, Any]) -> float:
     return result["rows"] / result["seconds"] if result["seconds"] else 0.0
 

@@ -389,3 +389,16 @@ def test_an_archive_whose_first_entry_is_not_the_document_is_refused(tenant, set
 def test_a_truncated_archive_is_refused(tenant, big, settings):
     data = archive_bytes(tenant)
     hostile(tenant, data[: len(data) // 2], settings, match="damaged|ends too early")
+
+
+def test_files_that_add_up_to_more_than_an_upload_may_are_refused(tenant, settings):
+    data = with_entry(archive_bytes(tenant), "attachments/big.pdf", b"x" * 500_000)
+    root = Path(settings.MEDIA_ROOT)
+    before, rows = media(root), snapshot(audit=False)
+    with pytest.raises(InvalidFile, match="add up to"):
+        import_backup(
+            io.BytesIO(data),
+            tenant=tenant,
+            options=ImportOptions(mode=Mode.REPLACE, max_bytes=400_000),
+        )
+    assert media(root) == before and snapshot(audit=False) == rows

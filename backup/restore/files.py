@@ -109,9 +109,10 @@ class NamedFiles:
                     )
 
 
-def listing(items: list[Any]) -> dict[str, ArchivedFile]:
+def listing(items: list[Any], max_total: int | None = None) -> dict[str, ArchivedFile]:
     """The document's `files` section, checked: each item a file's name, size and SHA-256,
-    no name twice, none larger than a restore accepts."""
+    no name twice, none larger than a restore accepts, together no more than `max_total`
+    (an upload's limit on what it decompresses to)."""
     limit = max_file_bytes()
     listed: dict[str, ArchivedFile] = {}
     for position, item in enumerate(items, 1):
@@ -132,6 +133,12 @@ def listing(items: list[Any]) -> dict[str, ArchivedFile]:
         if name in listed:
             raise InvalidFile(f"{where}: the file '{name}' is listed twice.")
         listed[name] = ArchivedFile(name=name, size=size, sha256=sha256)
+    total = sum(entry.size for entry in listed.values())
+    if max_total is not None and total > max_total:
+        raise InvalidFile(
+            f"The archive's files add up to {total:,} bytes, more than the {max_total:,} "
+            "accepted here (BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES)."
+        )
     return listed
 
 
@@ -140,10 +147,17 @@ class FileRestore:
     restore drill)."""
 
     def __init__(
-        self, reg: Registry, tenant: Tenant | None, problems: ProblemLog, *, write: bool
+        self,
+        reg: Registry,
+        tenant: Tenant | None,
+        problems: ProblemLog,
+        *,
+        write: bool,
+        max_total: int | None = None,
     ) -> None:
         """`tenant`: the tenant whose rows already name files (none for a new tenant), read now,
-        before the import changes its rows."""
+        before the import changes its rows. `max_total`: the most bytes the files may add up
+        to (None: no limit)."""
         self.fields = _file_fields(reg)
         storages = {id(f.model_field.storage): f.model_field.storage for _s, f in self.fields}  # type: ignore[attr-defined]
         if len(storages) > 1:
@@ -152,6 +166,7 @@ class FileRestore:
         self.max_length = min((f.max_length or 255 for _s, f in self.fields), default=255)
         self.problems = problems
         self.write = write
+        self.max_total = max_total
         self.owned = self._names_of(tenant) if tenant is not None else set()
         self.written: list[str] = []
         self.renamed: dict[str, str] = {}
@@ -166,7 +181,7 @@ class FileRestore:
     def restore(self, archive: ArchiveReader, items: list[Any] | None) -> None:
         """Every file of the archive, checked against the document's list; a file listed and
         missing, or whose bytes differ, is a problem; an entry not listed is refused."""
-        listed = listing(items or [])
+        listed = listing(items or [], self.max_total)
         self.counts.listed = len(listed)
         if listed and self.storage is None:
             raise InvalidFile("The backup lists files, and no table here holds files.")

@@ -177,7 +177,9 @@ class ImportPass:
         if archive is not None:
             existing = None if self.mode == Mode.NEW_TENANT else tenant
             write = self.apply and self.options.restore_files
-            self.files = FileRestore(self.reg, existing, self.problems, write=write)
+            self.files = FileRestore(
+                self.reg, existing, self.problems, write=write, max_total=self.options.max_bytes
+            )
         # A new tenant may share the files of the tenant it was restored from.
         sharing = source["id"] if self.mode == Mode.NEW_TENANT else None
         return NamedFiles(self.reg, tenant.pk, sharing)

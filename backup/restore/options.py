@@ -21,7 +21,7 @@ class ImportOptions:
     # A new-tenant restore started from a tenant's own page may only restore that tenant's backups.
     source_tenant_id: str = ""
     # The most bytes the document may have, decompressed (uploads: a small gzip file can hold
-    # gigabytes); None: no limit.
+    # gigabytes), and an archive's files together; None: no limit.
     max_bytes: int | None = None
     # An archive's files are written to storage; without, they are only checked (a restore
     # drill, which rolls its rows back).
