@@ -402,3 +402,16 @@ def test_files_that_add_up_to_more_than_an_upload_may_are_refused(tenant, settin
             options=ImportOptions(mode=Mode.REPLACE, max_bytes=400_000),
         )
     assert media(root) == before and snapshot(audit=False) == rows
+
+
+def test_a_copy_that_shares_its_sources_files_takes_its_own_backup_back(tenant):
+    out = io.BytesIO()
+    export_tenant(tenant, out)
+    restore(out.getvalue(), None, Mode.NEW_TENANT, new_tenant_slug="copy")
+    copy = Tenant.objects.get(slug="copy")
+    again = io.BytesIO()
+    export_tenant(copy, again)
+    for mode in (Mode.MERGE, Mode.REPLACE):
+        assert restore(again.getvalue(), copy, mode).applied
+    # And the source, whose files the copy shares, still takes its own.
+    assert restore(out.getvalue(), tenant, Mode.MERGE).applied

@@ -56,57 +56,67 @@ def _file_fields(reg: Registry) -> list[tuple[TableSpec, FieldSpec]]:
 
 class NamedFiles:
     """The files the backup's rows name (the values of `file` fields), noted as the rows are
-    read: none may be a file that another tenant's rows name, unless the archive brings its
-    own copy (saved under a new name). Otherwise a crafted backup could give this tenant
-    another tenant's file, to download or to export with its files."""
+    read: none may be a file that only other tenants' rows name, unless the archive brings its
+    own copy (saved under a new name). Otherwise a crafted backup could give this tenant another
+    tenant's file, to download or to export with its files. The tenant's own files are those
+    its rows named before the import, and a new tenant's those of the tenant it came from."""
 
-    def __init__(self, reg: Registry, tenant_id: Any, sharing: str | None = None) -> None:
-        """`sharing`: the id of a tenant whose files these rows may name too (a new tenant's
-        source), as the backup's metadata gives it."""
-        self.fields = {
-            spec.name: [f for f in spec.fields if f.type == "file"] for spec in reg.tenant_tables
-        }
-        self.allowed = {tenant_id}
+    def __init__(self, reg: Registry, tenant: Tenant | None, sharing: str | None = None) -> None:
+        """`tenant`: the tenant imported into (None for a new one), its files read now, before
+        the import changes its rows. `sharing`: the id of the tenant a new tenant comes from,
+        as the backup's metadata gives it."""
+        self.fields = _file_fields(reg)
+        self.own = _names_of(self.fields, tenant.pk) if tenant is not None else set()
+        self.sharing: uuid.UUID | None = None
         with contextlib.suppress(ValueError):  # none, or not an id: no tenant's
-            self.allowed.add(uuid.UUID(sharing or ""))
-        self.names: dict[tuple[str, str], set[str]] = {}  # (table, field) -> names
+            self.sharing = uuid.UUID(sharing or "")
+        self.names: dict[tuple[TableSpec, FieldSpec], set[str]] = {}
 
     def noted(self, table: str, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        fields = self.fields.get(table)
+        fields = [(spec, f) for spec, f in self.fields if spec.name == table]
         if not fields:
             return rows
 
         def noting() -> Iterator[tuple[int, Any]]:
             for position, row in rows:
                 if isinstance(row, dict):
-                    for f in fields:
+                    for spec, f in fields:
                         value = row.get(f.name)
                         if isinstance(value, str) and value:
-                            self.names.setdefault((table, f.name), set()).add(value)
+                            self.names.setdefault((spec, f), set()).add(value)
                 yield position, row
 
         return noting()
 
-    def check(self, reg: Registry, archived: set[str], problems: ProblemLog) -> None:
-        for (table, field_name), names in self.names.items():
-            model = reg.table(table).model
-            outside = sorted(names - archived)
+    def check(self, archived: set[str], tenant_id: Any, problems: ProblemLog) -> None:
+        """`tenant_id`: the tenant imported into (a direct load's rows are already there)."""
+        mine = {tenant_id} | ({self.sharing} if self.sharing else set())
+        for (spec, f), names in self.names.items():
+            outside = sorted(names - archived - self.own)
             for start in range(0, len(outside), _RENAME_BATCH):
-                batch = outside[start : start + _RENAME_BATCH]
-                taken = (
-                    model.objects.filter(**{f"{field_name}__in": batch})
-                    .exclude(tenant_id__in=self.allowed)
-                    .values_list(field_name, flat=True)
-                    .distinct()
+                rows = spec.model.objects.filter(
+                    **{f"{f.name}__in": outside[start : start + _RENAME_BATCH]}
                 )
-                for name in sorted(taken):
+                theirs = set(rows.exclude(tenant_id__in=mine).values_list(f.name, flat=True))
+                if self.sharing:
+                    theirs -= set(
+                        rows.filter(tenant_id=self.sharing).values_list(f.name, flat=True)
+                    )
+                for name in sorted(theirs):
                     problems.add(
-                        table,
+                        spec.name,
                         f"file '{name}'",
-                        field_name,
+                        f.name,
                         "names a file of another tenant: a backup names only its own tenant's "
                         "files, or brings them in an archive",
                     )
+
+
+def _names_of(fields: list[tuple[TableSpec, FieldSpec]], tenant_id: Any) -> set[str]:
+    names: set[str] = set()
+    for spec, f in fields:
+        names.update(spec.model.objects.filter(tenant_id=tenant_id).values_list(f.name, flat=True))
+    return names
 
 
 def listing(items: list[Any], max_total: int | None = None) -> dict[str, ArchivedFile]:
@@ -167,16 +177,10 @@ class FileRestore:
         self.problems = problems
         self.write = write
         self.max_total = max_total
-        self.owned = self._names_of(tenant) if tenant is not None else set()
+        self.owned = _names_of(self.fields, tenant.pk) if tenant is not None else set()
         self.written: list[str] = []
         self.renamed: dict[str, str] = {}
         self.counts = FileCounts()
-
-    def _names_of(self, tenant: Tenant) -> set[str]:
-        names: set[str] = set()
-        for spec, f in self.fields:
-            names.update(spec.model.objects.filter(tenant=tenant).values_list(f.name, flat=True))
-        return names
 
     def restore(self, archive: ArchiveReader, items: list[Any] | None) -> None:
         """Every file of the archive, checked against the document's list; a file listed and

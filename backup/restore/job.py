@@ -165,7 +165,7 @@ class ImportPass:
         self._check_statistics(statistics)
         if self.direct:
             self.direct.settle()  # the connection is the direct load's until it settles
-        self._check_files(archive, named, listed, report)
+        self._check_files(archive, named, listed, report, tid)
 
         return self._finish(report, tid, tenant, has_deleted_rows(metadata))
 
@@ -180,9 +180,9 @@ class ImportPass:
             self.files = FileRestore(
                 self.reg, existing, self.problems, write=write, max_total=self.options.max_bytes
             )
-        # A new tenant may share the files of the tenant it was restored from.
-        sharing = source["id"] if self.mode == Mode.NEW_TENANT else None
-        return NamedFiles(self.reg, tenant.pk, sharing)
+        if self.mode == Mode.NEW_TENANT:  # it may share the files of the tenant it came from
+            return NamedFiles(self.reg, None, source["id"])
+        return NamedFiles(self.reg, tenant)
 
     def _check_files(
         self,
@@ -190,10 +190,11 @@ class ImportPass:
         named: NamedFiles,
         listed: list[Any] | None,
         report: ImportReport,
+        tid: Any,
     ) -> None:
         # Files the archive brings are written under names of their own, never over another's.
         writes = self.files is not None and self.files.write
-        named.check(self.reg, set(listing(listed or [])) if writes else set(), self.problems)
+        named.check(set(listing(listed or [])) if writes else set(), tid, self.problems)
         if archive is not None and self.files is not None:
             self.files.restore(archive, listed)
             report.files = self.files.summary()

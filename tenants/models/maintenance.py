@@ -136,7 +136,8 @@ class Attachment(TenantScopedModel):
     vehicle = models.ForeignKey(
         "tenants.Vehicle", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    file = models.FileField(upload_to="attachments/%Y/%m/", max_length=255)
+    # Indexed alone too: an import checks which tenants name the files its rows name.
+    file = models.FileField(upload_to="attachments/%Y/%m/", max_length=255, db_index=True)
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=100, blank=True)
     size_bytes = models.BigIntegerField(default=0)
