@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0005_secret_help_text'),
+        ("tenants", "0005_secret_help_text"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='attachment',
-            name='file',
-            field=models.FileField(db_index=True, max_length=255, upload_to='attachments/%Y/%m/'),
+            model_name="attachment",
+            name="file",
+            field=models.FileField(db_index=True, max_length=255, upload_to="attachments/%Y/%m/"),
         ),
     ]
