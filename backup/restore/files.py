@@ -159,15 +159,14 @@ class FileRestore:
     def __init__(
         self,
         reg: Registry,
-        tenant: Tenant | None,
+        owned: set[str],
         problems: ProblemLog,
         *,
         write: bool,
         max_total: int | None = None,
     ) -> None:
-        """`tenant`: the tenant whose rows already name files (none for a new tenant), read now,
-        before the import changes its rows. `max_total`: the most bytes the files may add up
-        to (None: no limit)."""
+        """`owned`: the files the tenant's rows named before the import (`NamedFiles.own`).
+        `max_total`: the most bytes the files may add up to (None: no limit)."""
         self.fields = _file_fields(reg)
         storages = {id(f.model_field.storage): f.model_field.storage for _s, f in self.fields}  # type: ignore[attr-defined]
         if len(storages) > 1:
@@ -177,7 +176,7 @@ class FileRestore:
         self.problems = problems
         self.write = write
         self.max_total = max_total
-        self.owned = _names_of(self.fields, tenant.pk) if tenant is not None else set()
+        self.owned = owned
         self.written: list[str] = []
         self.renamed: dict[str, str] = {}
         self.counts = FileCounts()
@@ -204,44 +203,53 @@ class FileRestore:
             self.problems.add("files", f"'{name}'", "", "listed in the backup, not in the archive")
 
     def _restore(self, entry: ArchivedFile, chunks: Iterator[bytes]) -> None:
-        assert self.storage is not None
+        if not self.write:
+            self._checked(entry, chunks, None)
+            return
         # The workers' spool: on the disk, where a file of any size fits.
         spool_dir = Path(settings.BACKUP_SPOOL_DIR)
         spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=spool_dir) as spool:
-            digest, size = hashlib.sha256(), 0
-            for chunk in chunks:
-                size += len(chunk)
-                if size > entry.size:
-                    # Read no further: an entry can decompress to far more than it declares.
-                    raise InvalidFile(
-                        f"The archive's entry '{FILES_DIR}{entry.name}' holds more than the "
-                        f"{entry.size:,} bytes the backup lists for it: refused."
-                    )
-                digest.update(chunk)
-                spool.write(chunk)
-            if size != entry.size or digest.hexdigest() != entry.sha256:
-                self.problems.add(
-                    "files",
-                    f"'{entry.name}'",
-                    "",
-                    f"the archive's copy ({size:,} bytes) differs from the one the backup lists "
-                    f"({entry.size:,} bytes, SHA-256 {entry.sha256[:12]}...): corrupt",
-                )
-                return
-            self.counts.bytes += size
-            if not self.write:
+            if not self._checked(entry, chunks, spool):
                 return
             if entry.name in self.owned and self._holds(entry):
                 self.counts.kept += 1
                 return
             spool.seek(0)
+            assert self.storage is not None
             saved = self.storage.save(entry.name, File(spool), max_length=self.max_length)
         self.written.append(saved)
         self.counts.restored += 1
         if saved != entry.name:
             self.renamed[entry.name] = saved
             self.counts.renamed += 1
+
+    def _checked(self, entry: ArchivedFile, chunks: Iterator[bytes], spool: Any) -> bool:
+        """Whether the entry's bytes are the listed ones (copied into `spool` when given); a
+        problem when not."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in chunks:
+            size += len(chunk)
+            if size > entry.size:
+                # Read no further: an entry can decompress to far more than it declares.
+                raise InvalidFile(
+                    f"The archive's entry '{FILES_DIR}{entry.name}' holds more than the "
+                    f"{entry.size:,} bytes the backup lists for it: refused."
+                )
+            digest.update(chunk)
+            if spool is not None:
+                spool.write(chunk)
+        if size != entry.size or digest.hexdigest() != entry.sha256:
+            self.problems.add(
+                "files",
+                f"'{entry.name}'",
+                "",
+                f"the archive's copy ({size:,} bytes) differs from the one the backup lists "
+                f"({entry.size:,} bytes, SHA-256 {entry.sha256[:12]}...): corrupt",
+            )
+            return False
+        self.counts.bytes += size
+        return True
 
     def _holds(self, entry: ArchivedFile) -> bool:
         """Whether the storage has the file under its name with the same bytes."""

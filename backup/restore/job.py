@@ -174,15 +174,19 @@ class ImportPass:
     ) -> NamedFiles:
         """What checks the files the rows name and, for an archive, restores its files; made
         now, when the tenant's files are known before its rows change."""
-        if archive is not None:
-            existing = None if self.mode == Mode.NEW_TENANT else tenant
-            write = self.apply and self.options.restore_files
-            self.files = FileRestore(
-                self.reg, existing, self.problems, write=write, max_total=self.options.max_bytes
-            )
         if self.mode == Mode.NEW_TENANT:  # it may share the files of the tenant it came from
-            return NamedFiles(self.reg, None, source["id"])
-        return NamedFiles(self.reg, tenant)
+            named = NamedFiles(self.reg, None, source["id"])
+        else:
+            named = NamedFiles(self.reg, tenant)
+        if archive is not None:
+            self.files = FileRestore(
+                self.reg,
+                named.own,
+                self.problems,
+                write=self.apply and self.options.restore_files,
+                max_total=self.options.max_bytes,
+            )
+        return named
 
     def _check_files(
         self,
