@@ -240,6 +240,7 @@ def test_download_with_files_brings_lost_files_back(page: Page, live_server: Any
     admin = f.UserFactory(username="tor-admin", is_staff=True)
     f.MembershipFactory(tenant=tenant, user=admin, role="admin")
     (attachment,) = Attachment.objects.filter(tenant=tenant)
+    name = attachment.file.name
     with attachment.file.open("rb") as handle:
         original = handle.read()
     steps = Steps(page, "files-")
@@ -249,7 +250,7 @@ def test_download_with_files_brings_lost_files_back(page: Page, live_server: Any
     steps.shot("include-files")
     backup = export_json(page, tmp_path, r"tor-backup-\d{8}T\d{6}Z\.zip")
     with zipfile.ZipFile(backup) as archive:
-        assert archive.namelist() == ["backup.json", f"files/{attachment.file.name}"]
+        assert archive.namelist() == ["backup.json", f"files/{name}"]
     attachment.file.delete(save=False)
 
     upload(page, backup, "replace")
@@ -261,7 +262,7 @@ def test_download_with_files_brings_lost_files_back(page: Page, live_server: Any
     expect(page.locator("#backup-files")).to_contain_text("1 written to storage")
     steps.shot("files-restored")
     restored = Attachment.objects.get(tenant=tenant)
-    assert restored.file.name == attachment.file.name
+    assert restored.file.name == name
     with restored.file.open("rb") as handle:
         assert handle.read() == original
 
