@@ -49,8 +49,8 @@ class ExportForm(forms.Form):
         initial=NOT_ENCRYPTED,
         label="Encrypt the download",
         help_text="Export JSON only. An encrypted download (age) is compressed, then encrypted: "
-        "<slug>-backup-<time>.json.gz.age (.zip.age with the files). Stored backups are encrypted at rest when this "
-        "deployment has age keys.",
+        "<slug>-backup-<time>.json.gz.age (.zip.age with the files). Stored backups are "
+        "encrypted at rest when this deployment has age keys.",
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
     passphrase = _passphrase(
