@@ -136,6 +136,8 @@ class Broken:
     content: bytes
     exit_code: int
     message: str  # a fragment of the error or of one of its problems
+    # Refused as a new tenant too (a backup of another tenant is not: restoring one is allowed).
+    as_new_tenant: bool = True
 
 
 CASES = [
@@ -164,6 +166,7 @@ CASES = [
         ),
         5,
         "belongs to tenant 'Acme'",
+        as_new_tenant=False,
     ),
     Broken("unknown-table.json", _doc(_set("tenant_data.spaceship", [])), 4, "unknown table"),
     Broken(
@@ -225,6 +228,43 @@ CASES = [
         3,
         "a value nested more than 253 levels deep, in tenant_data.vehicle row 1, "
         "field 'attributes': more than an export writes",
+    ),
+    # Values JSON carries and Python would read, but no database stores as they are.
+    Broken(
+        "datetime-out-of-range.json",
+        _doc(_set("tenant_data.meter_reading.0.read_at", "0001-01-01T00:00:00+01:00")),
+        4,
+        "is outside the years 1 to 9999 in UTC",
+    ),
+    Broken(
+        "datetime-nanoseconds.json",
+        _doc(_set("tenant_data.meter_reading.0.read_at", "2026-10-31T23:00:00.0000001Z")),
+        4,
+        "more than the six decimals of a second",
+    ),
+    Broken(
+        "date-week-form.json",
+        _doc(_set("tenant_data.vehicle.0.commissioned_on", "2026-W01-1")),
+        4,
+        "'2026-W01-1' is not a valid date (YYYY-MM-DD)",
+    ),
+    Broken(
+        "decimal-underscore.json",
+        _doc(_set("tenant_data.vehicle.0.purchase_price", "1_000")),
+        4,
+        "'1_000' is not a decimal number",
+    ),
+    Broken(
+        "integer-out-of-range.json",
+        _doc(_set("master_data.equipment_model.0.rated_power_kw", 2**31)),
+        4,
+        "2147483648 is outside the range 0 to 2147483647",
+    ),
+    Broken(
+        "master-id-out-of-range.json",
+        _doc(_set("master_data.oem.0.id", 2**63)),
+        4,
+        "9223372036854775808 is outside the range",
     ),
     Broken(
         "statistics-mismatch.json",

@@ -35,14 +35,18 @@ def import_command(path, *args):
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_broken_backup_is_refused_with_its_error(corpus_tenant, case):
     before = snapshot(audit=False)
-    for mode in ("merge", "replace"):
+    targets = ["--mode=merge", "--mode=replace"]
+    if case.as_new_tenant:
+        targets.append("--new-tenant=corpus-copy")
+    for target in targets:
         err = io.StringIO()
+        where = [] if target.startswith("--new-tenant") else ["--tenant=corpus"]
         with pytest.raises(CommandError) as caught:
             call_command(
                 "import_tenant",
                 str(CORPUS / case.name),
-                "--tenant=corpus",
-                f"--mode={mode}",
+                *where,
+                target,
                 "--yes",
                 stdout=io.StringIO(),
                 stderr=err,
@@ -52,7 +56,8 @@ def test_broken_backup_is_refused_with_its_error(corpus_tenant, case):
         assert "Traceback" not in err.getvalue()
     assert snapshot(audit=False) == before
     failed = AuditLog.objects.filter(tenant=corpus_tenant, details__outcome="failed")
-    assert failed.count() == 2  # one per attempt, whatever the error
+    # One per attempt into the tenant, whatever the error (a new tenant that failed is gone).
+    assert failed.count() == 2
 
 
 def test_the_valid_file_of_the_corpus_imports(corpus_tenant):

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import DecimalValidator
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from backup.errors import ExportFailed
 from backup.registry import FieldSpec
@@ -130,9 +131,21 @@ def _decode_uuid(value: Any) -> uuid.UUID:
         raise ValueError(f"{value!r} is not a valid UUID") from None
 
 
+# The forms a value is read in, whatever else Python's parsers accept ('20260105', '2026-W01-1',
+# a space for the T, '1_000', ' 12'): what the format defines, and nothing a database would read
+# otherwise. [0-9], not \d: \d also matches other scripts' digits.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def _decode_date(value: Any) -> dt.date:
     _expect(value, str, "a date (YYYY-MM-DD)")
     try:
+        if not _DATE.fullmatch(value):
+            raise ValueError
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
@@ -140,13 +153,28 @@ def _decode_date(value: Any) -> dt.date:
 
 def _decode_datetime(value: Any) -> dt.datetime:
     _expect(value, str, "an ISO-8601 datetime")
+    match = _DATETIME.fullmatch(value)
+    if match and len(match.group(1) or "") > 7:
+        raise ValueError(
+            f"{value!r} has more than the six decimals of a second (microseconds) that a "
+            "database keeps"
+        )
     try:
+        if not match:
+            raise ValueError
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a valid ISO-8601 datetime") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone (expected UTC, e.g. ending in Z)")
-    return parsed.astimezone(UTC)
+        if not match and _DATETIME.fullmatch(value.replace(" ", "T", 1) + "Z"):
+            raise ValueError(
+                f"{value!r} has no time zone (expected UTC, e.g. ending in Z)"
+            ) from None
+        raise ValueError(
+            f"{value!r} is not a valid ISO-8601 datetime (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)"
+        ) from None
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def _decode_boolean(value: Any) -> bool:
@@ -186,11 +214,25 @@ def storable_text(text: str) -> str:
     return text
 
 
+# The integer ranges of Django's field types as PostgreSQL stores them (SQLite stores 64 bits in
+# any of them): checked on every database, so that a file imports on both or on neither.
+_INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
+_BIG = _INTEGER_RANGES["BigIntegerField"]
+
+
+def _in_range(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"{value} is outside the range {low} to {high} of this field")
+    return value
+
+
 def _decode_integer(spec: FieldSpec) -> Decoder:
     validators = spec.model_field.validators
+    low, high = _INTEGER_RANGES.get(spec.model_field.get_internal_type(), _BIG)
 
     def decode(value: Any) -> int:
         _expect(value, int, "an integer")
+        _in_range(value, low, high)
         for validate in validators:
             try:
                 validate(value)
@@ -208,10 +250,10 @@ def _decode_decimal(spec: FieldSpec) -> Decoder:
 
     def decode(value: Any) -> decimal.Decimal:
         _expect(value, (str, int), "a decimal written as a string")
-        try:
-            number = decimal.Decimal(value)
-        except decimal.InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number") from None
+        if type(value) is str and not _DECIMAL.fullmatch(value):
+            finite = value.lower().lstrip("+-") not in ("nan", "snan", "inf", "infinity")
+            raise ValueError(f"{value!r} is not a {'decimal' if finite else 'finite'} number")
+        number = decimal.Decimal(value)
         if not number.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
         # Django's validator is slow for a value on every row: it only runs (for its message)
@@ -247,7 +289,7 @@ def _decode_string(spec: FieldSpec) -> Decoder:
 
 def _decode_master_id(value: Any) -> int:
     _expect(value, int, "the id of a master-data row")
-    return value
+    return _in_range(value, *_BIG)
 
 
 def decoder(spec: FieldSpec) -> Decoder:

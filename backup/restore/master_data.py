@@ -122,21 +122,37 @@ class MasterData:
                         "this database (create it, or import with --create-missing-master-data)",
                     )
                 continue
-            objects = []
-            for _file_id, row in missing:
-                values = {}
-                for f in spec.fields:
-                    if f.kind == "id" or f.name not in row:
-                        continue
-                    value = row[f.name]
-                    if f.kind == "master_fk" and value is not None:
-                        value = self.local[f.target].get(value)
-                    values[f.column] = value
-                objects.append(model(**values))
+            objects, creatable = [], []
+            for file_id, row in missing:
+                values = self._values(spec, row)
+                if values is not None:
+                    objects.append(model(**values))
+                    creatable.append(file_id)
             created = model.objects.bulk_create(objects)
-            for (file_id, _row), obj in zip(missing, created, strict=True):
+            for file_id, obj in zip(creatable, created, strict=True):
                 self.local[spec.name][file_id] = obj.pk
             self.created[spec.name] = len(created)
+
+    def _values(self, spec: TableSpec, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The column values of a master row to create, or None (a problem) when it refers to
+        a row that is neither in the file's master data nor found here."""
+        values = {}
+        for f in spec.fields:
+            if f.kind == "id" or f.name not in row:
+                continue
+            value = row[f.name]
+            if f.kind == "master_fk" and value is not None:
+                value = self.local[f.target].get(value)
+                if value is None:
+                    self.problems.add(
+                        spec.name,
+                        self.describe(spec, row),
+                        f.name,
+                        f"refers to {f.target} {row[f.name]}, which is not in master_data",
+                    )
+                    return None
+            values[f.column] = value
+        return values
 
     def summary(self) -> dict[str, dict[str, int]]:
         return {
