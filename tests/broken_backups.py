@@ -266,6 +266,26 @@ CASES = [
         4,
         "9223372036854775808 is outside the range",
     ),
+    # JSON allows a key twice in an object; which value is meant, it does not say.
+    Broken(
+        "duplicate-key.json",
+        VALID.replace(b'"source":"telematics"}', b'"source":"telematics","value":"1.00"}', 1),
+        3,
+        "the key 'value' twice in one object, in tenant_data.meter_reading row 1",
+    ),
+    Broken(
+        "duplicate-key-in-a-json-field.json",
+        _in_attributes(b'1, "payload_t": 2'),
+        3,
+        "the key 'payload_t' twice in one object, in tenant_data.vehicle row 1, field "
+        "'attributes'",
+    ),
+    Broken(
+        "duplicate-key-in-metadata.json",
+        VALID.replace(b'"format":"tenant-backup",', b'"format":"tenant-backup","format":"x",', 1),
+        3,
+        "the key 'format' twice in one object, in section 'metadata'",
+    ),
     Broken(
         "statistics-mismatch.json",
         _doc(_set("statistics.meter_reading", 3)),

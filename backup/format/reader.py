@@ -142,6 +142,8 @@ class BackupReader:
                 event, key = self._next()
                 if event == "end_map":
                     return obj
+                if key in obj:
+                    raise self._twice(f"'{key}'")
                 obj[key] = self._value(*self._next(), depth + 1)
         items = []
         while True:
@@ -149,6 +151,12 @@ class BackupReader:
             if event == "end_array":
                 return items
             items.append(self._value(event, value, depth + 1))
+
+    def _twice(self, key: str) -> InvalidFile:
+        return InvalidFile(
+            f"The file has the key {key} twice in one object, in {self.where}: which of its "
+            "values is meant is ambiguous."
+        )
 
     def _expect(self, wanted: str, what: str) -> None:
         event, _value = self._next()
@@ -259,6 +267,9 @@ class BackupReader:
                     event, key = next_event()
                     if event == "end_map":
                         break
+                    if key in row:
+                        self.where = where + str(position)
+                        raise self._twice(f"'{key}'")
                     event, value = next_event()
                     if event == "start_map" or event == "start_array":
                         self.where = f"{where}{position}, field '{key}'"
