@@ -277,8 +277,7 @@ CASES = [
         "duplicate-key-in-a-json-field.json",
         _in_attributes(b'1, "payload_t": 2'),
         3,
-        "the key 'payload_t' twice in one object, in tenant_data.vehicle row 1, field "
-        "'attributes'",
+        "the key 'payload_t' twice in one object, in tenant_data.vehicle row 1, field 'attributes'",
     ),
     Broken(
         "duplicate-key-in-metadata.json",

@@ -1,11 +1,16 @@
+import uuid
+
 import pytest
 from asgiref.local import Local
+from django.core.management import call_command
 from django.dispatch import receiver
 from django.tasks import task_backends
 from django.test.signals import setting_changed
 
+from tenants.models import Tenant
 from tests import factories
 from tests.backup_support import populate
+from tests.broken_backups import TENANT as CORPUS_TENANT
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +87,19 @@ def other():
     other = factories.TenantFactory(slug="south-pit", name="South Pit")
     populate(other, vehicles=1)
     return other
+
+
+@pytest.fixture
+def corpus_tenant():
+    """The tenant the broken-file corpus (`tests/broken_backups.py`) belongs to, with rows of
+    its own, beside a bystander tenant."""
+    call_command("loaddata", "fixtures/masterdata.json", verbosity=0)
+    tenant = Tenant.objects.create(
+        id=uuid.UUID(CORPUS_TENANT["id"]), name=CORPUS_TENANT["name"], slug="corpus"
+    )
+    site = factories.SiteFactory(tenant=tenant, name="Old Pit")
+    factories.MeterReadingFactory(
+        tenant=tenant, vehicle=factories.VehicleFactory(tenant=tenant, site=site)
+    )
+    factories.TenantFactory(slug="bystander")
+    return tenant

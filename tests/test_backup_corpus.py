@@ -1,7 +1,6 @@
 """Every broken backup of the corpus gets its own error and exit code, and changes nothing."""
 
 import io
-import uuid
 
 import pytest
 from django.core.management import call_command
@@ -9,21 +8,10 @@ from django.core.management.base import CommandError
 
 from tenants.models import AuditLog, MeterReading, Tenant
 
-from . import factories as f
 from .backup_support import snapshot
-from .broken_backups import CASES, CORPUS, TENANT
+from .broken_backups import CASES, CORPUS
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def corpus_tenant():
-    call_command("loaddata", "fixtures/masterdata.json", verbosity=0)
-    tenant = Tenant.objects.create(id=uuid.UUID(TENANT["id"]), name=TENANT["name"], slug="corpus")
-    site = f.SiteFactory(tenant=tenant, name="Old Pit")
-    f.MeterReadingFactory(tenant=tenant, vehicle=f.VehicleFactory(tenant=tenant, site=site))
-    f.TenantFactory(slug="bystander")
-    return tenant
 
 
 def import_command(path, *args):
