@@ -28,9 +28,16 @@ class Trigger(models.TextChoices):
 BY_HAND = (Trigger.PAGE, Trigger.API, Trigger.COMMAND)
 
 
+# Not tenant data: the backup service's own records of a tenant (its backups, restores, drills,
+# schedule and alerts) describe backups; a backup of them would hold itself.
+SERVICE_RECORD = "the backup service's own record of the tenant's backups, not tenant data"
+
+
 class Job(models.Model):
     """What every job shares: who asked, when it ran, how far it is, and the lease that tells a
     live worker from a dead one (`backup.stored.leases`)."""
+
+    backup_out_of_scope = SERVICE_RECORD
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -161,6 +168,8 @@ class Schedule(models.Model):
     kept. `next_run_at` is the next slot plus the tenant's stable offset within
     `BACKUP_SCHEDULE_WINDOW_MINUTES`: the one column the scheduler's pass filters on."""
 
+    backup_out_of_scope = SERVICE_RECORD
+
     class Frequency(models.TextChoices):
         DAILY = "daily", "Daily"
         WEEKLY = "weekly", "Weekly"
@@ -197,6 +206,8 @@ class Alert(models.Model):
     """Something about a tenant's automatic backups that someone must look at: raised once per
     tenant, kind and key (a slot or a backup), emailed to the tenant's owners when raised, shown
     until a later scheduled backup succeeds (`resolved_at`)."""
+
+    backup_out_of_scope = SERVICE_RECORD
 
     class Kind(models.TextChoices):
         BACKUP_FAILED = "backup_failed", "Scheduled backup failed"

@@ -27,7 +27,6 @@ ValueType = Literal[
 ]
 
 MASTER_APP = "masterdata"
-SERVICE_APP = "backup"  # the backup service's own records (`backup.models`)
 
 
 class RegistryError(Exception):
@@ -326,18 +325,24 @@ def build_registry(
     masters = set(apps.get_app_config(MASTER_APP).get_models())
     tenant_models = []
     for model in apps.get_models() if all_models is None else all_models:
-        if model._meta.app_label == SERVICE_APP:
-            continue  # the service's own records (stored backups, restores) are not tenant data
-        points_at_tenant = any(
-            f.is_relation and f.related_model is Tenant and f.concrete
+        if getattr(model, "backup_out_of_scope", ""):
+            continue  # declared, with the reason, on the model
+        tenant_data = sorted(
+            f.related_model.__name__
             for f in model._meta.get_fields()
+            if f.is_relation
+            and f.concrete
+            and isinstance(f.related_model, type)
+            and (f.related_model is Tenant or issubclass(f.related_model, TenantScopedModel))
         )
-        if not points_at_tenant:
+        if not tenant_data:
             continue
         if not issubclass(model, TenantScopedModel):
             raise RegistryError(
-                f"{model.__name__} has a foreign key to Tenant but does not derive from "
-                "TenantScopedModel, so the backup would not cover it"
+                f"{model.__name__} refers to tenant data ({', '.join(tenant_data)}) but is not "
+                "tenant-scoped, so the backup would leave it out: derive it from "
+                "TenantScopedModel, or declare why it is not tenant data "
+                "(backup_out_of_scope = '...' on the model)"
             )
         tenant_models.append(model)
     return Registry(

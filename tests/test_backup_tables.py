@@ -4,7 +4,7 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from backup.registry import RegistryError, build_registry, registry, table_name
-from tenants.models import Tenant, TenantScopedModel
+from tenants.models import Tenant, TenantScopedModel, Vehicle
 
 
 def test_every_model_pointing_at_a_tenant_is_covered():
@@ -12,11 +12,14 @@ def test_every_model_pointing_at_a_tenant_is_covered():
     pointing = {
         model
         for model in apps.get_models()
-        if model._meta.app_label != "backup"  # stored backups and restores are the service's
+        if not getattr(model, "backup_out_of_scope", "")
         and any(f.is_relation and f.related_model is Tenant for f in model._meta.concrete_fields)
     }
     assert covered == pointing
     assert len(covered) == 22
+    # The service's own records are out, each with its reason.
+    out = {m.__name__ for m in apps.get_models() if getattr(m, "backup_out_of_scope", "")}
+    assert out == {"StoredBackup", "Restore", "Drill", "Schedule", "Alert"}
 
 
 def test_order_puts_every_referenced_table_first():
@@ -51,8 +54,32 @@ def test_a_tenant_model_outside_the_base_class_is_refused():
         class Meta:
             app_label = "tenants"
 
-    with pytest.raises(RegistryError, match="Stray has a foreign key to Tenant"):
+    with pytest.raises(RegistryError, match=r"Stray refers to tenant data \(Tenant\) but is not"):
         build_registry([*apps.get_models(), Stray])
+
+
+@isolate_apps("tenants")
+def test_a_model_related_to_tenant_data_without_being_tenant_data_is_refused():
+    """Such a model would be left out of every backup without a word."""
+
+    class Note(models.Model):
+        vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "tenants"
+
+    with pytest.raises(RegistryError, match=r"Note refers to tenant data \(Vehicle\)"):
+        build_registry([*apps.get_models(), Note])
+
+    class Declared(models.Model):
+        backup_out_of_scope = "a cache of the vehicle's last position, rebuilt from telematics"
+        vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "tenants"
+
+    names = {spec.name for spec in build_registry([*apps.get_models(), Declared]).tenant_tables}
+    assert "declared" not in names and "vehicle" in names
 
 
 @isolate_apps("tenants")
