@@ -641,3 +641,13 @@ def test_only_superusers_may_create_missing_master_data(api, tenant):
     superuser = f.UserFactory(is_superuser=True, is_staff=True)
     response = preview(client_for(superuser), data, create_missing_master_data="true")
     assert response.status_code == 200, response.content
+
+
+def test_a_download_the_client_leaves_is_audited_as_incomplete(api, tenant):
+    response = api.post(url("export"), {}, format="json")
+    content = iter(response.streaming_content)
+    next(content)
+    response.close()  # what the server does when the client goes away
+    (entry,) = AuditLog.objects.filter(tenant=tenant, action="backup.export")
+    assert entry.details["outcome"] == "incomplete"
+    assert entry.details["stopped_by"] == "the download was stopped"

@@ -189,3 +189,26 @@ def test_an_export_under_way_leaves_other_connections_free_to_write():
     assert document["metadata"]["tenant"]["name"] == "North Pit"
     assert sum(document["statistics"].values()) > 0
     assert Tenant.objects.get(pk=tenant.pk).name == "Renamed"
+
+
+def test_a_download_cut_off_is_audited_as_incomplete_with_the_rows_sent(tenant):
+    total = sum(parse(export_bytes(tenant))["statistics"].values())
+    AuditLog.objects.filter(tenant=tenant, action="backup.export").delete()
+    chunks = iter_export(tenant)
+    for chunk in chunks:
+        if b'"tenant_data"' in chunk:
+            break
+    for _ in range(6):  # a few tables' rows
+        next(chunks)
+    chunks.close()  # what the server does when the client goes away
+    (entry,) = AuditLog.objects.filter(tenant=tenant, action="backup.export")
+    assert entry.details["outcome"] == "incomplete"
+    assert entry.details["stopped_by"] == "the download was stopped"
+    assert 0 < entry.details["rows_sent"] < total
+
+
+def test_a_complete_download_is_audited_as_complete(tenant):
+    AuditLog.objects.filter(tenant=tenant, action="backup.export").delete()
+    b"".join(iter_export(tenant, compress=True))
+    (entry,) = AuditLog.objects.filter(tenant=tenant, action="backup.export")
+    assert entry.details["outcome"] == "complete" and "rows_sent" not in entry.details

@@ -31,6 +31,7 @@ REFUSED = [
     (VEHICLE + "purchase_price", "-Infinity", "not a finite number"),
     (VEHICLE + "purchase_price", "1_000", "not a decimal number"),
     (VEHICLE + "purchase_price", " 12", "not a decimal number"),
+    (VEHICLE + "purchase_price", "\u0661\u0662", "not a decimal number"),  # Arabic-Indic digits
     (VEHICLE + "purchase_price", "0.001", "no more than 2 decimal places"),
     (VEHICLE + "purchase_price", "1E+400", "no more than"),
     (VEHICLE + "purchase_price", 12.5, "expected a decimal written as a string"),

@@ -8,6 +8,7 @@ name (`backup.format.archive`).
 """
 
 import datetime as dt
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -30,6 +31,8 @@ from backup.format.values import encode_datetime, encoder, json_bytes
 from backup.registry import Registry, RowBlocks, TableSpec, alive, alive_paths, registry
 from tenants.models import Tenant
 
+log = logging.getLogger(__name__)
+
 CHUNK_ROWS = 2000
 # (table, rows): `progress` is called once per table with its rows, `rows_written` after every
 # block of rows with that block's count (a job's progress bar).
@@ -50,6 +53,7 @@ class ExportResult:
     master_statistics: dict[str, int] = field(default_factory=dict)
     # With `include_files`: each file listed, and the storage it is read from.
     files: list[tuple[Any, ArchivedFile]] = field(default_factory=list)
+    rows_sent: int = 0  # tenant rows handed on so far
 
     @property
     def total_rows(self) -> int:
@@ -204,8 +208,10 @@ def export_tenant(
     the document carry the secrets."""
     result = ExportResult()
     options = options or ExportOptions()
-    chunks = _document(tenant, options, actor, (progress, rows_written), result, encryption)
-    for chunk in _archived(chunks, options, result):
+    chunks = _archived(
+        _document(tenant, options, (progress, rows_written), result, encryption), options, result
+    )
+    for chunk in _audited(chunks, tenant, options, actor, result, encryption):
         out.write(chunk)
     return result
 
@@ -220,18 +226,19 @@ def iter_export(
 ) -> Iterator[bytes]:
     """The backup document as a stream of byte chunks (gzip when `compress`, then age-encrypted
     when `encryption` says to whom), for a streamed HTTP response; the export is recorded in the
-    audit log when the document's last chunk is produced. With `include_files`, the archive of
-    the document and the files, which compresses the document itself (`compress` is not used)."""
+    audit log when the last chunk is produced, or as incomplete when the stream stops before.
+    With `include_files`, the archive of the document and the files, which compresses the
+    document itself (`compress` is not used)."""
     options = options or ExportOptions()
     result = ExportResult()
     chunks = _archived(
-        _document(tenant, options, actor, (None, None), result, encryption), options, result
+        _document(tenant, options, (None, None), result, encryption), options, result
     )
     if compress and not options.include_files:
         chunks = _gzipped(chunks)
     if encryption is not None:
         chunks = encrypted_chunks(chunks, encryption)
-    yield from chunks
+    yield from _audited(chunks, tenant, options, actor, result, encryption)
 
 
 def download_name(
@@ -326,6 +333,7 @@ def _counted(
         for block in blocks:
             rows = block.count(b"\n") + 1
             count += rows
+            result.rows_sent += rows
             if rows_written:
                 rows_written(spec.name, rows)
             yield block
@@ -339,7 +347,6 @@ def _counted(
 def _document(
     tenant: Tenant,
     options: ExportOptions,
-    actor: Any,
     reports: Reports,
     result: ExportResult,
     encryption: Encryption | None = None,  # how the document leaves encrypted
@@ -374,14 +381,39 @@ def _document(
             yield _section("files", [entry.listed() for _storage, entry in result.files])
         yield _section("statistics", result.statistics) + b"}\n"
 
-    record(
-        tenant,
-        "backup.export",
-        actor=actor,
-        details={
+
+def _audited(
+    chunks: Iterator[bytes],
+    tenant: Tenant,
+    options: ExportOptions,
+    actor: Any,
+    result: ExportResult,
+    encryption: Encryption | None,
+) -> Iterator[bytes]:
+    """The export's chunks, recorded in the audit log once they end: complete, or cut off (the
+    download stopped, or the export failed) with the rows sent so far."""
+    stopped: BaseException | None = None
+    try:
+        yield from chunks
+    except BaseException as exc:  # GeneratorExit too: the client went away
+        stopped = exc
+        raise
+    finally:
+        details: dict[str, Any] = {
+            "outcome": "complete" if stopped is None else "incomplete",
             "options": asdict(options),
             "statistics": result.statistics,
             **({"files": len(result.files)} if options.include_files else {}),
             **(encryption.describe() if encryption else {}),
-        },
-    )
+        }
+        if stopped is not None:
+            details["rows_sent"] = result.rows_sent
+            details["stopped_by"] = (
+                "the download was stopped"
+                if isinstance(stopped, GeneratorExit)
+                else getattr(stopped, "message", None) or f"{type(stopped).__name__}: {stopped}"
+            )
+        try:
+            record(tenant, "backup.export", actor=actor, details=details)
+        except Exception:  # never in place of why the export stopped
+            log.exception("The export of tenant %s could not be audited", tenant.slug)
