@@ -222,6 +222,10 @@ BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES = env.int(
 )
 # Problems listed with a failed validation; checking stops at ten times as many ("at least").
 BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
+# Rows of each kind (create, update, delete) per table that a preview shows; 0 shows none.
+BACKUP_PREVIEW_SAMPLE_ROWS = env.int("BACKUP_PREVIEW_SAMPLE_ROWS", default=5)
+# The largest attachment file a restore accepts from an archive.
+BACKUP_MAX_FILE_BYTES = env.int("BACKUP_MAX_FILE_BYTES", default=2 * 1024**3)
 # The most bytes one row of a backup file (or a section that is not a table) may take, decompressed:
 # a crafted file cannot make an import hold an unbounded string or list in memory.
 BACKUP_MAX_ROW_BYTES = env.int("BACKUP_MAX_ROW_BYTES", default=16 * 1024**2)

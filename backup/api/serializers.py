@@ -183,6 +183,20 @@ class FileCountsSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
+class RowChangesSerializer(serializers.Serializer):
+    row = serializers.CharField(help_text="Its position in the file and its natural key.")
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2),
+        help_text="field: [value here, value in the backup]; a secret's values are not shown.",
+    )
+
+
+class TableSampleSerializer(serializers.Serializer):
+    create = serializers.ListField(child=serializers.CharField())
+    update = RowChangesSerializer(many=True)
+    delete = serializers.ListField(child=serializers.CharField())
+
+
 class ImportReportSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=[m.value for m in Mode])
     tenant = TenantRefSerializer(help_text="The tenant imported into (the new one for new_tenant).")
@@ -197,6 +211,12 @@ class ImportReportSerializer(serializers.Serializer):
     notices = serializers.ListField(
         child=serializers.CharField(),
         help_text="What to know before importing, e.g. credentials whose secret it will clear.",
+    )
+    samples = serializers.DictField(
+        child=TableSampleSerializer(),
+        help_text="A preview's first rows per table that it would create, update (the fields "
+        "that change) and delete (BACKUP_PREVIEW_SAMPLE_ROWS of each); tables with none left "
+        "out. Empty for an import.",
     )
     files = FileCountsSerializer(
         allow_null=True,

@@ -35,6 +35,7 @@ from backup.restore.options import ImportOptions, Mode, replaced, straight
 from backup.restore.planner import Planner
 from backup.restore.report import ImportReport, ProblemLog, TableCounts
 from backup.restore.row_checks import Users, row_stager
+from backup.restore.samples import preview_samples
 from backup.restore.staging import StagingTable
 from backup.restore.writes import write_plan
 from tenants.models import Tenant
@@ -238,6 +239,8 @@ class ImportPass:
             report.problems = self.problems.items
             report.more_problems = self.problems.total - len(self.problems.items)
             raise self.problems.error()
+        if not self.apply:
+            report.samples = preview_samples(self.reg, self.stages, self.mode, tid)
         if self.apply:
             write_plan(self.reg, self.mode, self.stages, tid, deleted=self.direct is not None)
             if self.files is not None:

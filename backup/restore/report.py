@@ -37,6 +37,8 @@ class ImportReport:
     notices: list[str] = field(default_factory=list)
     # An archive's files (`files.FileCounts`); None for a backup without files.
     files: dict[str, int] | None = None
+    # A preview's first rows per table to create, update and delete (`samples.TableSample`).
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def totals(self) -> TableCounts:
         total = TableCounts()
@@ -59,6 +61,7 @@ class ImportReport:
             "more_problems": self.more_problems,
             "notices": self.notices,
             "files": self.files,
+            "samples": self.samples,
         }
 
 

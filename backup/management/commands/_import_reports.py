@@ -25,6 +25,7 @@ def write_report(stdout: OutputWrapper, report: dict[str, Any], title: str) -> N
     created = {n: m["create"] for n, m in report.get("master_data", {}).items() if m["create"]}
     if created:
         stdout.write(f"  master data created: {created}")
+    write_samples(stdout, report.get("samples") or {})
     if files := report.get("files"):
         stdout.write(
             f"  files: {files['listed']:,} in the archive ({files['bytes']:,} bytes checked), "
@@ -33,6 +34,23 @@ def write_report(stdout: OutputWrapper, report: dict[str, Any], title: str) -> N
         )
     for notice in report.get("notices", []):
         stdout.write(f"  note: {notice}")
+
+
+def write_samples(stdout: OutputWrapper, samples: dict[str, Any]) -> None:
+    """The preview's first rows of each kind per table (`ImportReport.samples`)."""
+    if not samples:
+        return
+    stdout.write("  first rows of each kind:")
+    for table, sample in samples.items():
+        for label in sample["create"]:
+            stdout.write(f"    {table}: create {label}")
+        for update in sample["update"]:
+            changes = "; ".join(
+                f"{name}: {old!r} -> {new!r}" for name, (old, new) in update["changes"].items()
+            )
+            stdout.write(f"    {table}: update {update['row']}: {changes}")
+        for label in sample["delete"]:
+            stdout.write(f"    {table}: delete {label}")
 
 
 def write_problems(stderr: OutputWrapper, problems: Iterable[Problem], more: int) -> None:
