@@ -4,8 +4,9 @@ Each file is checked against the document's list (its size and SHA-256) on a spo
 the storage sees it, so that only whole, verified files reach the storage. A file is never
 written over another: a name this tenant's rows already give to the same bytes is kept as it
 is; any other is saved under the name the storage gives (a new one when the name is taken, by
-another tenant say), and the restored rows are renamed to it. When the import fails or is rolled
-back, the files it wrote are deleted (`discard`), so the storage is left as it was.
+another tenant say), and the restored rows are renamed to it. When the import fails, the files
+it wrote are deleted (`discard`), so the storage is left as it was; an import whose transaction a
+caller rolls back (a restore drill) checks the files and writes none (`restore_files`).
 """
 
 import contextlib
