@@ -25,7 +25,7 @@ import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, Bench, new_report, save_report, sizes_for
+from run import ROOT, Bench, new_report, save_report, sizes_for, targets_table
 
 TIME_TARGET = 1.1
 RSS_TARGET = 1.1
@@ -143,9 +143,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{plain['rss_mb']:.0f} | {sealed['rss_mb']:.0f} | "
                 f"{size['plain_mb']:.1f} / {size['sealed_mb']:.1f} |"
             )
-    lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
-    for name, value, wanted, met in report["checks"]:
-        lines.append(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    lines += targets_table(report["checks"])
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, Bench, new_report, save_report, sizes_for
+from run import ROOT, Bench, new_report, save_report, sizes_for, targets_table
 
 RSS_TARGET = 1.1
 READINGS = 2000
@@ -98,9 +98,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{size[op]['seconds']:.2f} | {size[op]['seconds'] / floor:.1f} | "
                 f"{size[op]['rss_mb']:.0f} |"
             )
-    lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
-    for name, value, wanted, met in report["checks"]:
-        lines.append(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    lines += targets_table(report["checks"])
     return "\n".join(lines) + "\n"
 
 

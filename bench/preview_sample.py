@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ROOT, Bench, new_report, save_report, sizes_for
+from run import ROOT, Bench, new_report, save_report, sizes_for, targets_table
 
 TARGET = 1.1
 
@@ -68,11 +68,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{', '.join(f'{s:.2f}' for s in figures['runs']['with'])} |",
             f"| without (`BACKUP_PREVIEW_SAMPLE_ROWS=0`) | {figures['without']:.2f} | "
             f"{', '.join(f'{s:.2f}' for s in figures['runs']['without'])} |",
-            "",
-            "| target | measured | wanted | met |",
-            "|---|---:|---|---|",
-            f"| with / without (time) | {ratio:.3f} | <= {TARGET} | "
-            f"{'yes' if ratio <= TARGET else 'NO'} |",
+            *targets_table([("with / without (time)", ratio, f"<= {TARGET}", ratio <= TARGET)]),
             "",
         ]
     )

@@ -269,6 +269,14 @@ def new_report(script: str, database: str, repeat: int) -> dict[str, Any]:
     }
 
 
+def targets_table(checks: list[tuple[str, float, str, bool]]) -> list[str]:
+    """The markdown lines of a report's targets: (name, measured, wanted, met) each."""
+    lines = ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
+    for name, value, wanted, met in checks:
+        lines.append(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    return lines
+
+
 def save_report(results: Path, stem: str, report: dict[str, Any], text: str) -> None:
     """Print the report's markdown and write it and the report (JSON) into `results`."""
     print()
