@@ -152,8 +152,8 @@ class ImportForm(RestoreOptionsForm):
 
     file = forms.FileField(
         label="Backup file",
-        help_text="A backup exported by this application (.json, .json.gz or .json.zst, "
-        "encrypted with age or not).",
+        help_text="A backup exported by this application (.json, .json.gz or .json.zst, or .zip "
+        "with the attachment files; encrypted with age or not).",
     )
     passphrase = _passphrase(
         "Passphrase",
