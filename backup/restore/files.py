@@ -182,10 +182,10 @@ class FileRestore:
         self.renamed: dict[str, str] = {}
         self.counts = FileCounts()
 
-    def restore(self, archive: ArchiveReader, items: list[Any] | None) -> None:
-        """Every file of the archive, checked against the document's list; a file listed and
-        missing, or whose bytes differ, is a problem; an entry not listed is refused."""
-        listed = listing(items or [], self.max_total)
+    def restore(self, archive: ArchiveReader, listed: dict[str, ArchivedFile]) -> None:
+        """Every file of the archive, checked against the document's list (`listing`); a file
+        listed and missing, or whose bytes differ, is a problem; an entry not listed is
+        refused."""
         self.counts.listed = len(listed)
         if listed and self.storage is None:
             raise InvalidFile("The backup lists files, and no table here holds files.")

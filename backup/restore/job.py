@@ -197,12 +197,14 @@ class ImportPass:
         report: ImportReport,
         tid: Any,
     ) -> None:
+        if archive is None or self.files is None:
+            named.check(set(), tid, self.problems)
+            return
+        files = listing(listed or [], self.files.max_total)
         # Files the archive brings are written under names of their own, never over another's.
-        writes = self.files is not None and self.files.write
-        named.check(set(listing(listed or [])) if writes else set(), tid, self.problems)
-        if archive is not None and self.files is not None:
-            self.files.restore(archive, listed)
-            report.files = self.files.summary()
+        named.check(set(files) if self.files.write else set(), tid, self.problems)
+        self.files.restore(archive, files)
+        report.files = self.files.summary()
 
     def _finish(
         self, report: ImportReport, tid: Any, tenant: Tenant, has_deleted: bool
