@@ -70,6 +70,8 @@ class TableSpec:
     secrets: tuple[SecretSpec, ...] = ()
     # Rows are only ever added: replace leaves them, merge never rewrites them.
     append_only: bool = False
+    # An append-only table's time of writing: its rows newer than a backup were written since.
+    appended_at: str | None = None
     optional: bool = False  # exported only when asked (audit logs)
     # Fields an import sets itself on the rows it creates, whatever the file says.
     stamp: ImportStamp | None = None
@@ -248,6 +250,7 @@ def _tenant_spec(
         soft_delete="deleted_at" if "deleted_at" in names else None,
         secrets=tuple(secrets),
         append_only=model is AuditLog,
+        appended_at="created_at" if model is AuditLog else None,
         optional=model is AuditLog,
         stamp=model.import_stamp,
     )

@@ -2,6 +2,7 @@
 encryption (`encryption`) outside them."""
 
 import gzip
+import hashlib
 import io
 import os
 import sys
@@ -9,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -147,3 +148,25 @@ def _decompressed(buffered: io.BufferedReader) -> Iterator[BinaryIO]:
         )
     else:
         yield buffered
+
+
+class HashingReader(io.RawIOBase):
+    """Passes bytes through while computing their SHA-256 (of the file as stored)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> str:
+        while self.readinto(bytearray(1 << 20)):
+            pass
+        return self.digest.hexdigest()

@@ -67,6 +67,8 @@ class ImportPass:
     (into a staging table, or straight into its tenant table for `Attempt.DIRECT`), then plan
     and write by the pass's attempts in order."""
 
+    stage_prefix = "_stage_"
+
     def __init__(
         self,
         options: ImportOptions,
@@ -100,6 +102,7 @@ class ImportPass:
         self.rows_read = 0
         self.sealed = sealed
         self.files: FileRestore | None = None  # an archive's files
+        self.metadata: dict[str, Any] = {}  # the file's, as upgraded
 
     def run(self, stream: BinaryIO) -> ImportReport:
         try:
@@ -124,6 +127,7 @@ class ImportPass:
         steps = check_metadata(metadata)
         for step in steps:
             metadata = step.metadata(metadata)
+        self.metadata = metadata
         if carries_secrets(metadata):
             if not self.sealed:
                 raise InvalidFile(
@@ -374,7 +378,7 @@ class ImportPass:
             return
         if self.direct:
             self.direct.settle()
-        stage = StagingTable(spec, fresh_ids=self.mode == Mode.NEW_TENANT)
+        stage = StagingTable(spec, fresh_ids=self.mode == Mode.NEW_TENANT, prefix=self.stage_prefix)
         stage.create()
         self.stages[table] = stage
         stage.load(staged, streaming=streaming)

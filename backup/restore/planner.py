@@ -12,11 +12,45 @@ from django.db import connection
 
 from backup.db.dialect import dialect
 from backup.db.sql import q
-from backup.registry import Registry, TableSpec, alive, alive_paths
+from backup.registry import FieldSpec, Registry, TableSpec, alive, alive_paths
 from backup.restore.options import Mode, merged, replaced
 from backup.restore.report import ProblemLog, TableCounts, display, row_label
 from backup.restore.row_layout import row_layout
 from backup.restore.staging import ACTION, BAD, CREATE, POS, TARGET, UPDATE, StagingTable
+
+
+class TenantRows:
+    """The rows a file is matched against: the tenant's own, in its tables."""
+
+    def __init__(self, tenant_db_id: Any) -> None:
+        self.tid = tenant_db_id
+
+    def table(self, spec: TableSpec) -> str:
+        return q(spec.db_table)
+
+    def owned(self, alias: str) -> tuple[str, list[Any]]:
+        return f"{alias}.{q('tenant_id')} = %s", [self.tid]
+
+
+class StagedRows:
+    """Another backup's rows, in its staging tables (a comparison of two files): they are all
+    one tenant's, and every table has a staging table, empty when the file has no rows."""
+
+    def __init__(self, stages: dict[str, StagingTable], present: set[str]) -> None:
+        """`present`: the tables the backup carries (the others' staging tables are empty)."""
+        self.stages = stages
+        self.present = present
+
+    def table(self, spec: TableSpec) -> str:
+        return self.stages[spec.name].sql_name
+
+    def owned(self, alias: str) -> tuple[str, list[Any]]:
+        return "1 = 1", []
+
+
+def compared_fields(spec: TableSpec, ignored: frozenset[str] = frozenset()) -> list[FieldSpec]:
+    """The fields whose values make two matched rows differ."""
+    return [f for f in spec.fields if f.kind != "id" and f.name not in ignored]
 
 
 def unique_in_database(spec: TableSpec) -> bool:
@@ -39,15 +73,24 @@ class Planner:
         problems: ProblemLog,
         file_has_deleted: bool = True,
         rely_on_constraints: bool = False,
+        existing: TenantRows | StagedRows | None = None,
+        compare: bool = False,
+        ignored: frozenset[str] = frozenset(),
     ) -> None:
         """`rely_on_constraints`: leave out, for the tables a replace deletes and loads, the
         checks that their unique constraints make again on write; the caller checks everything
-        again when the write fails."""
+        again when the write fails. `existing`: the rows a merge matches the file's to (the
+        tenant's by default). `compare`: a comparison, which writes nothing: what only a write
+        could trip over is not checked, and append-only tables are compared too; `ignored`:
+        fields it leaves out."""
         self.reg = reg
         self.mode = mode
         self.rely_on_constraints = rely_on_constraints
         self.file_has_deleted = file_has_deleted
         self.tid = tenant_db_id
+        self.existing = existing or TenantRows(tenant_db_id)
+        self.compare = compare
+        self.ignored = ignored
         self.slug = tenant_slug
         self.stages = stages
         self.problems = problems
@@ -95,14 +138,20 @@ class Planner:
         if merged(self.mode, spec):
             self._match(spec, stage)
         # else every row was staged as a creation: with a fresh id (new tenant) or its own.
-        if self.mode != Mode.NEW_TENANT and not constrained:
+        if self.mode != Mode.NEW_TENANT and not constrained and not self.compare:
             self._check_ids_elsewhere(spec, stage)
         if not (constrained and unique_in_database(spec)):
             self._check_keys_twice(spec, stage)
         self._classify(spec, stage)
-        if merged(self.mode, spec):
+        if merged(self.mode, spec) and not self.compare:
             self._check_matches(spec, stage)
         return self._counts(spec, stage)
+
+    def check_file(self, spec: TableSpec) -> None:
+        """Only what the file's own rows must satisfy: no id twice, no natural key twice."""
+        stage = self.stages[spec.name]
+        self._check_ids_twice(spec, stage)
+        self._check_keys_twice(spec, stage)
 
     def secrets_cleared(self, spec: TableSpec) -> int:
         """How many of the table's rows planned as updated lose the secret they have here,
@@ -209,12 +258,11 @@ class Planner:
         params: list[Any] = []
         in_tenant = "1 = 0"
         if self.mode == Mode.MERGE:
-            target_table = q(self._table_of(target))
+            owned, params = self.existing.owned("r")
             in_tenant = (
-                f"EXISTS (SELECT 1 FROM {target_table} r WHERE r.id = s.{q(column)} "
-                f"AND r.{q('tenant_id')} = %s)"
+                f"EXISTS (SELECT 1 FROM {self.existing.table(self.reg.table(target))} r "
+                f"WHERE r.id = s.{q(column)} AND {owned})"
             )
-            params.append(self.tid)
         where = (
             "in this backup"
             if self.mode != Mode.MERGE
@@ -240,25 +288,23 @@ class Planner:
                 f"WHERE r.id = {S}.{q(column)} AND r.{q(TARGET)} <> r.id)"
             )
 
-    def _table_of(self, table: str) -> str:
-        return self.reg.table(table).db_table
-
     def _match(self, spec: TableSpec, stage: StagingTable) -> None:
-        S, T, tenant = stage.sql_name, q(spec.db_table), q("tenant_id")
+        S, T = stage.sql_name, self.existing.table(spec)
+        owned, params = self.existing.owned("t")
         # Rows were staged with their own id as target; only those whose id is not one of this
         # tenant's (new rows, rows known here under another id) are rewritten, so a merge of
         # a million known rows does not rewrite a million staged ones.
         self._exec(
             f"UPDATE {S} SET {q(TARGET)} = NULL WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {T} t WHERE t.id = {S}.id AND t.{tenant} = %s)",
-            [self.tid],
+            f"(SELECT 1 FROM {T} t WHERE t.id = {S}.id AND {owned})",
+            params,
         )
         keys = self._key_columns(spec)
         key_match = "".join(f" AND t.{q(c)} = {S}.{q(c)}" for c in keys)
         self._exec(
-            f"UPDATE {S} SET {q(TARGET)} = (SELECT t.id FROM {T} t WHERE t.{tenant} = %s"
+            f"UPDATE {S} SET {q(TARGET)} = (SELECT t.id FROM {T} t WHERE {owned}"
             f"{key_match}) WHERE {q(TARGET)} IS NULL AND NOT {q(BAD)}",
-            [self.tid],
+            params,
         )
         self._exec(
             f"UPDATE {S} SET {q(TARGET)} = id, {q(ACTION)} = %s WHERE {q(TARGET)} IS NULL",
@@ -266,13 +312,13 @@ class Planner:
         )
 
     def _classify(self, spec: TableSpec, stage: StagingTable) -> None:
-        S, T = stage.sql_name, q(spec.db_table)
+        S, T = stage.sql_name, self.existing.table(spec)
         if not merged(self.mode, spec):
             return  # staged as creations
-        compared = [f.column for f in spec.fields if f.kind != "id"]
+        compared = [f.column for f in compared_fields(spec, self.ignored)]
         if not self.file_has_deleted and not spec.append_only:
             self._keep_references_to_hidden_rows(spec, stage)
-        if spec.append_only or not compared:
+        if (spec.append_only and not self.compare) or not compared:
             return  # matched rows stay as they are
         # Only the rows that differ are marked; a matched row left unmarked is unchanged.
         differs = " OR ".join(dialect().distinct(f"t.{q(c)}", f"{S}.{q(c)}") for c in compared)

@@ -13,6 +13,7 @@ from backup.db.dialect import dialect
 from backup.db.sql import q
 from backup.registry import Registry, TableSpec
 from backup.restore.options import Mode, replaced
+from backup.restore.planner import compared_fields
 from backup.restore.report import display, row_label
 from backup.restore.staging import ACTION, CREATE, POS, TARGET, UPDATE, StagingTable
 
@@ -72,33 +73,53 @@ def table_sample(
     sample = TableSample()
     if limit <= 0:
         return sample
-    S, T, keys = stage.sql_name, q(spec.db_table), _key_columns(spec)
-    key_sql = "".join(f", s.{q(c)}" for c in keys)
-    for position, *key in _fetch(
-        f"SELECT s.{q(POS)}{key_sql} FROM {S} s WHERE s.{q(ACTION)} = %s "
-        f"ORDER BY s.{q(POS)} LIMIT {limit}",
-        [CREATE],
-    ):
-        sample.create.append(_label(spec, position, tuple(key)))
-    compared = [f for f in spec.fields if f.kind != "id"]
-    if compared:
-        sample.update = _updates(spec, S, T, key_sql, compared, limit)
+    S, T = stage.sql_name, q(spec.db_table)
+    sample.create = staged_labels(spec, S, CREATE, limit)
+    sample.update = updated_rows(spec, S, T, limit)
     if replaced(mode, spec):
         # A replace deletes every row the tenant has in the table, then loads the file's.
-        order = ", ".join(q(c) for c in keys) or "id"
-        for key in _fetch(
-            f"SELECT {', '.join(q(c) for c in keys) or 'id'} FROM {T} "
-            f"WHERE {q('tenant_id')} = %s ORDER BY {order} LIMIT {limit}",
-            [tenant_db_id],
-        ):
-            pairs = zip(spec.natural_key or ("id",), key, strict=True)
-            sample.delete.append(", ".join(f"{name}={display(value)!r}" for name, value in pairs))
+        sample.delete = existing_labels(spec, T, f"t.{q('tenant_id')} = %s", [tenant_db_id], limit)
     return sample
 
 
-def _updates(
-    spec: TableSpec, S: str, T: str, key_sql: str, compared: list[Any], limit: int
+def staged_labels(spec: TableSpec, S: str, action: str, limit: int) -> list[str]:
+    """The first `limit` staged rows planned as `action`, labelled."""
+    key_sql = "".join(f", s.{q(c)}" for c in _key_columns(spec))
+    return [
+        _label(spec, position, tuple(key))
+        for position, *key in _fetch(
+            f"SELECT s.{q(POS)}{key_sql} FROM {S} s WHERE s.{q(ACTION)} = %s "
+            f"ORDER BY s.{q(POS)} LIMIT {limit}",
+            [action],
+        )
+    ]
+
+
+def existing_labels(
+    spec: TableSpec, T: str, where: str, params: list[Any], limit: int
+) -> list[str]:
+    """The first `limit` rows of `T` (alias t) that `where` selects, by natural key."""
+    keys = [f"t.{q(c)}" for c in _key_columns(spec)] or ["t.id"]
+    labels = []
+    for key in _fetch(
+        f"SELECT {', '.join(keys)} FROM {T} t WHERE {where} ORDER BY {', '.join(keys)} "
+        f"LIMIT {limit}",
+        params,
+    ):
+        pairs = zip(spec.natural_key or ("id",), key, strict=True)
+        labels.append(", ".join(f"{name}={display(value)!r}" for name, value in pairs))
+    return labels
+
+
+def updated_rows(
+    spec: TableSpec, S: str, T: str, limit: int, ignored: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]]:
+    """The first `limit` staged rows planned as updates, each with its fields that differ from
+    the row of `T` it targets: {"row": label, "changes": {field: [old, new]}}."""
+    compared = compared_fields(spec, ignored)
+    if not compared or limit <= 0:
+        return []
+    key_sql = "".join(f", s.{q(c)}" for c in _key_columns(spec))
     secret = set(getattr(spec.model, "secret_fields", ()))
     # For each field: whether it differs (as the planner decides it), then old and new.
     columns = "".join(

@@ -6,7 +6,6 @@ wrong is rolled back and the next one runs, the last checking everything, so tha
 reported are the ones a preview lists. Each pass over the file is an `ImportPass` (`job`).
 """
 
-import hashlib
 import io
 import uuid
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from django.db import transaction
 from backup.audit import record
 from backup.errors import BackupError, InvalidFile, Refused
 from backup.format.encryption import Decryption
-from backup.format.streams import open_input
+from backup.format.streams import HashingReader, open_input
 from backup.registry import Registry, registry
 from backup.restore.attempts import Attempt, Retry, attempts, passes
 from backup.restore.job import ImportPass
@@ -29,28 +28,6 @@ from tenants.models import Tenant
 Source = str | Path | BinaryIO
 # (table, rows): the rows of tenant data read so far, in the current pass over the file.
 Progress = Callable[[str, int], None]
-
-
-class _HashingReader(io.RawIOBase):
-    """Passes bytes through while computing their SHA-256 (of the file as stored)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        self.digest.update(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-    def drain(self) -> str:
-        while self.readinto(bytearray(1 << 20)):
-            pass
-        return self.digest.hexdigest()
 
 
 def _process(
@@ -141,7 +118,7 @@ def _run_pass(
 ) -> ImportReport:
     """One pass over the file in its own transaction (a savepoint inside the caller's); the
     failures that end the import are audited."""
-    hashing = _HashingReader(raw)
+    hashing = HashingReader(raw)
     job = ImportPass(
         options,
         tenant,
@@ -186,7 +163,7 @@ def _audit_failure(
     action: str,
     actor: Any,
     exc: BackupError,
-    hashing: _HashingReader,
+    hashing: HashingReader,
 ) -> None:
     if tenant is None:  # a new tenant that failed no longer exists
         return

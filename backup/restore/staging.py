@@ -23,11 +23,14 @@ CREATE, UPDATE = "c", "u"  # a row planned as neither is unchanged
 
 
 class StagingTable:
-    def __init__(self, spec: TableSpec, *, fresh_ids: bool = False) -> None:
+    def __init__(
+        self, spec: TableSpec, *, fresh_ids: bool = False, prefix: str = "_stage_"
+    ) -> None:
         """`fresh_ids`: every row's target is a new random UUID, given by the database (the
-        rows are loaded without one)."""
+        rows are loaded without one). `prefix`: another for a second file staged beside the
+        first (a comparison of two backups)."""
         self.spec = spec
-        self.name = f"_stage_{spec.name}"
+        self.name = f"{prefix}{spec.name}"
         self.sql_name = q(self.name)
         pk = spec.model._meta.pk
         target_type = pk.db_type(connection)

@@ -2,9 +2,10 @@
 
 After each scheduled backup (when the tenant's schedule has drills on), a worker restores the
 stored file as a new tenant inside a transaction that is then rolled back, and checks that the
-file is the one stored (its SHA-256, computed while the import reads it) and that every table's
-restored rows equal the backup's statistics. The backup is then "verified", with the time the
-drill took, or "verification failed", with the problems; a failure raises an alert.
+file is the one stored (its SHA-256, computed while the import reads it) and that the restored
+tenant is the backup, row for row and field for field: a comparison of the file with it
+(`backup.compare`), its rows matched by natural key. The backup is then "verified", with the
+time the drill took, or "verification failed", with the problems; a failure raises an alert.
 """
 
 import logging
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backup.audit import record
+from backup.compare import Comparison, compare_restored
 from backup.errors import BackupError, ValidationFailed
 from backup.models import Drill, StoredBackup, Trigger
 from backup.registry import registry
@@ -81,7 +83,8 @@ def run_drill(drill_id: Any) -> Drill | None:
 
 
 def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int], list[str]]:
-    """Restore the backup as a new tenant, count its rows per table, roll it all back."""
+    """Restore the backup as a new tenant, count its rows per table, compare it with the file,
+    roll it all back."""
     options = ImportOptions(
         mode=Mode.NEW_TENANT,
         new_tenant_slug=f"restore-drill-{backup.id.hex[:16]}",
@@ -97,7 +100,10 @@ def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int
                 progress=lease.progress,
                 decryption=keys.decryption_for(backup),
             )
-            restored = _restored_rows(Tenant.objects.get(pk=report.tenant["id"]), report.import_id)
+            tenant = Tenant.objects.get(pk=report.tenant["id"])
+            restored = _restored_rows(tenant, report.import_id)
+            with storage.open_stored(backup.storage_name) as again:
+                comparison = compare_restored(again, tenant, decryption=keys.decryption_for(backup))
             transaction.set_rollback(True)
     finally:
         handle.close()
@@ -107,11 +113,31 @@ def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int
             f"The stored file has changed since it was made (SHA-256 {report.sha256}, "
             f"recorded {backup.sha256})."
         )
-    for table in sorted(set(backup.rows) | set(restored)):
-        expected, got = backup.rows.get(table, 0), restored.get(table, 0)
-        if expected != got:
-            problems.append(f"Table {table}: {got} rows restored, the backup has {expected}.")
+    problems.extend(differences(comparison))
     return restored, problems
+
+
+def differences(comparison: Comparison) -> list[str]:
+    """What a restore drill's comparison found, as sentences: per table, what differs and the
+    first row of each kind."""
+    found = []
+    for name, table in comparison.tables.items():
+        if table.identical:
+            continue
+        first = [
+            *(f"missing {label}" for label in table.sample_only_new[:1]),
+            *(f"not in the backup {label}" for label in table.sample_only_old[:1]),
+            *(
+                f"differs {row['row']} in {', '.join(row['changes'])}"
+                for row in table.sample_differ[:1]
+            ),
+        ]
+        found.append(
+            f"Table {name}: the restore differs from the backup: {table.only_new:,} of its rows "
+            f"missing, {table.only_old:,} rows it does not have, {table.differ:,} rows "
+            f"different" + (f" (first: {'; '.join(first)})" if first else "") + "."
+        )
+    return found
 
 
 def _restored_rows(tenant: Tenant, import_id: Any) -> dict[str, int]:
