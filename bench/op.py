@@ -25,6 +25,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
+from backup.compare import compare_backups, compare_with_tenant  # noqa: E402
 from backup.errors import ValidationFailed  # noqa: E402
 from backup.export.service import ExportOptions, export_tenant, exported_tables  # noqa: E402
 from backup.format.encryption import Decryption, Encryption, identities_in  # noqa: E402
@@ -307,6 +308,29 @@ def op_loaddata(path: str) -> dict[str, Any]:
     return {"rows": dumped_rows()}
 
 
+def op_preview_plain(path: str) -> dict[str, Any]:
+    """The preview of a merge of `path`, without counting what it wrote (a comparison's
+    baseline: the same reading, staging and matching)."""
+    report = preview_import(path, tenant=tenant(), options=ImportOptions(mode=Mode.MERGE))
+    return {"rows": report.totals().in_file}
+
+
+def _compared(comparison: Any) -> dict[str, Any]:
+    totals = comparison.totals()
+    rows = totals.same + totals.differ + totals.only_new
+    return {"rows": rows, "counts": totals.counts(), "identical": comparison.identical}
+
+
+def op_compare_tenant(path: str) -> dict[str, Any]:
+    """The backup compared with the tenant's current data."""
+    return _compared(compare_with_tenant(path, tenant()))
+
+
+def op_compare_files(old: str, new: str) -> dict[str, Any]:
+    """Two backups compared."""
+    return _compared(compare_backups(old, new))
+
+
 def op_mutate() -> dict[str, Any]:
     """Change about 10% of the tenant's rows and delete about 5% (from tables nothing refers
     to), so that merging the earlier export updates 10% and creates 5%."""
@@ -452,6 +476,9 @@ OPERATIONS = {
     "dumpdata": op_dumpdata,
     "loaddata": op_loaddata,
     "mutate": op_mutate,
+    "preview_plain": op_preview_plain,
+    "compare_tenant": op_compare_tenant,
+    "compare_files": op_compare_files,
     "late_failure": op_late_failure,
 }
 

@@ -117,10 +117,11 @@ class Bench:
             done = subprocess.run(
                 [sys.executable, str(ROOT / "bench" / "op.py"), name, *args],
                 env={**self.env, "DATABASE_URL": url},
-                check=True,
                 capture_output=True,
                 text=True,
             )
+            if done.returncode:
+                raise SystemExit(f"operation {name} failed:\n{done.stderr[-3000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         runs = sorted(r["seconds"] for r in results)
         result = next(r for r in results if r["seconds"] == runs[len(runs) // 2])

@@ -224,6 +224,8 @@ BACKUP_UPLOAD_MAX_DECOMPRESSED_BYTES = env.int(
 BACKUP_PROBLEM_LIMIT = env.int("BACKUP_PROBLEM_LIMIT", default=200)
 # Rows of each kind (create, update, delete) per table that a preview shows; 0 shows none.
 BACKUP_PREVIEW_SAMPLE_ROWS = env.int("BACKUP_PREVIEW_SAMPLE_ROWS", default=5)
+# Rows of each kind (differing, only on one side) per table that compare_backup shows by default.
+BACKUP_COMPARE_SAMPLE_ROWS = env.int("BACKUP_COMPARE_SAMPLE_ROWS", default=10)
 # The largest attachment file a restore accepts from an archive.
 BACKUP_MAX_FILE_BYTES = env.int("BACKUP_MAX_FILE_BYTES", default=2 * 1024**3)
 # The most bytes one row of a backup file (or a section that is not a table) may take, decompressed:

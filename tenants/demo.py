@@ -1242,7 +1242,8 @@ def _attachments(ctx: _TenantContext) -> Iterator[Row]:
             ctx.tenant_id,
             work_order_id,
             vehicle_id,
-            f"attachments/{uploaded:%Y/%m}/{stem}-{a + 1:06d}.{ext}",
+            # The tenant's own names: a backup may only name files its tenant's rows name.
+            f"attachments/{uploaded:%Y/%m}/{ctx.spec.slug}-{stem}-{a + 1:06d}.{ext}",
             f"{stem}.{ext}",
             content_type,
             rng.randint(8_000, 12_000_000),

@@ -7,10 +7,14 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from backup.compare import compare_backups, compare_with_tenant
 from backup.errors import Refused
 from backup.export import ExportOptions, export_tenant
+from backup.models import Drill, Trigger
+from backup.stored.backups import make_backup_now
+from backup.stored.drills import request_drill
 from tenants.models import AuditLog, IntegrationCredential, MeterReading, Part, Site, Vehicle
 
 from .backup_support import snapshot
@@ -214,3 +218,64 @@ def test_wrong_arguments_are_refused(tenant, tmp_path):
         with pytest.raises(CommandError) as raised:
             call_command("compare_backup", *args)
         assert raised.value.returncode == 2
+
+
+# Restore drills compare the restored tenant with the file ----------------------------------
+
+
+def drilled(tenant, run_jobs, **options):
+    backup = make_backup_now(
+        tenant, user=None, trigger=Trigger.COMMAND, options=ExportOptions(**options)
+    )
+    with run_jobs():
+        drill = request_drill(backup)
+    drill.refresh_from_db()
+    return drill
+
+
+def test_a_drill_of_a_full_encrypted_backup_finds_the_restore_identical(
+    tenant, run_jobs, settings, tmp_path
+):
+    identity, public = keypair(tmp_path, "deployment")
+    settings.BACKUP_AGE_RECIPIENTS = [public]
+    settings.BACKUP_AGE_IDENTITY_FILE = str(identity)
+    drill = drilled(tenant, run_jobs, include_audit_logs=True, include_deleted=True)
+    assert drill.status == Drill.Status.PASSED, drill.problems
+    assert drill.restored["integration_credential"] >= 1
+
+
+def _mangle_site_codes_on_insert() -> None:
+    """A database that changes what it is given (a trigger someone left): the restore's rows
+    are not the backup's."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION mangle() RETURNS trigger AS $$ BEGIN NEW.code := 'XX'; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER mangle BEFORE INSERT ON tenants_site "
+                "FOR EACH ROW EXECUTE FUNCTION mangle()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER mangle AFTER INSERT ON tenants_site BEGIN "
+                "UPDATE tenants_site SET code = 'XX' WHERE id = NEW.id; END"
+            )
+
+
+def test_a_drill_whose_restored_rows_differ_from_the_file_fails_naming_table_and_row(
+    tenant, run_jobs
+):
+    site = Site.objects.filter(tenant=tenant).order_by("name").first()
+    backup_rows = Site.objects.filter(tenant=tenant).count()
+    _mangle_site_codes_on_insert()
+    drill = drilled(tenant, run_jobs)
+    assert drill.status == Drill.Status.FAILED
+    (problem,) = drill.problems
+    assert problem.startswith(
+        f"Table site: the restore differs from the backup: 0 of its rows missing, 0 rows it "
+        f"does not have, {backup_rows} rows different (first: differs row "
+    )
+    assert "in code)." in problem
+    assert site.code != "XX"

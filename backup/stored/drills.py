@@ -113,6 +113,10 @@ def restore_and_count(backup: StoredBackup, lease: Lease) -> tuple[dict[str, int
             f"The stored file has changed since it was made (SHA-256 {report.sha256}, "
             f"recorded {backup.sha256})."
         )
+    for table in sorted(set(backup.rows) | set(restored)):
+        expected, got = backup.rows.get(table, 0), restored.get(table, 0)
+        if expected != got:
+            problems.append(f"Table {table}: {got} rows restored, the backup has {expected}.")
     problems.extend(differences(comparison))
     return restored, problems
 
