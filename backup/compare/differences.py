@@ -71,8 +71,7 @@ def compare_table(
             else:
                 result.same = count
         # The other side's rows no staged row targets: one anti-join, on an index of targets.
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE INDEX {q(stage.name + '_target')} ON {S} ({q(TARGET)})")
+        stage.index("target", [TARGET])
         dialect().analyze(S)
         others.add(f"NOT EXISTS (SELECT 1 FROM {S} s WHERE s.{q(TARGET)} = t.id)")
     if isinstance(existing, TenantRows) and spec.appended_at and exported_at is not None:

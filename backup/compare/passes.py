@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 
+from backup.db.dialect import dialect
 from backup.db.sql import q
 from backup.errors import InvalidFile, Refused
 from backup.format.archive import ArchiveReader
@@ -115,6 +116,12 @@ class ReadPass(ImportPass):
                 stage = StagingTable(spec, prefix=self.stage_prefix)
                 stage.create()
                 self.stages[spec.name] = stage
+            # The other backup's rows are looked up here by id, then by natural key.
+            stage = self.stages[spec.name]
+            stage.index("id", ["id"])
+            if spec.natural_key:
+                stage.index("key", [spec.field_map[name].column for name in spec.natural_key])
+            dialect().analyze(stage.sql_name)
         return rows
 
 

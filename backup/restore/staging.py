@@ -54,6 +54,7 @@ class StagingTable:
             name for name, _type in self.columns if not (fresh_ids and name == TARGET)
         ]
         self.rows = 0
+        self.indexes: set[str] = set()
 
     def create(self) -> None:
         ddl = ", ".join(f"{q(name)} {db_type}" for name, db_type in self.columns)
@@ -71,9 +72,19 @@ class StagingTable:
         """Once loaded: statistics for the planner and, for a table that others refer to, an
         index on the ids, which their references are joined on."""
         if index:
-            with connection.cursor() as cursor:
-                cursor.execute(f"CREATE INDEX {q(self.name + '_id')} ON {self.sql_name} (id)")
+            self.index("id", ["id"])
         dialect().analyze(self.sql_name)
+
+    def index(self, name: str, columns: list[str]) -> None:
+        """An index on `columns`, once (`name` tells it from the table's others)."""
+        if name in self.indexes:
+            return
+        self.indexes.add(name)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE INDEX {q(f'{self.name}_{name}')} ON {self.sql_name} "
+                f"({', '.join(q(c) for c in columns)})"
+            )
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
