@@ -68,7 +68,8 @@ def test_changes_after_the_backup_are_listed_with_old_and_new(tenant):
 
 def test_two_backups_compare(tenant, tmp_path):
     first = written(tmp_path, backup_of(tenant), "first.json")
-    MeterReading.objects.filter(tenant=tenant).order_by("pk").first().delete()
+    # One the backups carry: a soft-deleted vehicle's readings are left out with it.
+    MeterReading.objects.filter(tenant=tenant, vehicle__deleted_at=None).first().delete()
     Site.objects.create(tenant=tenant, name="Added since", kind="quarry")
     second = written(tmp_path, backup_of(tenant), "second.json")
     comparison = compare_backups(first, second)

@@ -11,8 +11,9 @@ from backup.db.dialect import dialect
 from backup.db.sql import q
 from backup.registry import Registry, TableSpec, alive, alive_paths
 from backup.restore.planner import StagedRows, TenantRows
+from backup.restore.report import TableCounts
 from backup.restore.samples import existing_labels, staged_labels, updated_rows
-from backup.restore.staging import ACTION, CREATE, TARGET, UPDATE, StagingTable
+from backup.restore.staging import CREATE, TARGET, StagingTable
 
 from .report import TableComparison
 
@@ -41,6 +42,7 @@ class Conditions:
 def compare_table(
     spec: TableSpec,
     stage: StagingTable | None,
+    planned: TableCounts | None,
     existing: TenantRows | StagedRows,
     *,
     reg: Registry,
@@ -49,7 +51,8 @@ def compare_table(
     alive_only: bool = False,
     exported_at: dt.datetime | None = None,
 ) -> TableComparison:
-    """`stage`: the backup's rows of the table, planned (None: it has none). `alive_only`: the
+    """`stage`: the backup's rows of the table, and `planned` what the planner made of them
+    (None: it has none). `alive_only`: the
     backup leaves soft-deleted rows out, so the tenant's are not missing from it.
     `exported_at`: when the backup was made; an append-only table's rows the tenant wrote after
     it are counted apart (`written_since`)."""
@@ -61,15 +64,13 @@ def compare_table(
         rows = spec.model.objects.filter(tenant_id=existing.tid).filter(alive(paths))
         sql, params = rows.values("pk").query.sql_with_params()
         others.add(f"t.id IN ({sql})", params)
-    if stage is not None:
+    if stage is not None and planned is not None:
         S = stage.sql_name
-        for action, count in _fetch(f"SELECT {q(ACTION)}, COUNT(*) FROM {S} GROUP BY 1", []):
-            if action == CREATE:
-                result.only_new = count
-            elif action == UPDATE:
-                result.differ = count
-            else:
-                result.same = count
+        result.only_new, result.differ, result.same = (
+            planned.create,
+            planned.update,
+            planned.unchanged,
+        )
         # The other side's rows no staged row targets: one anti-join, on an index of targets.
         stage.index("target", [TARGET])
         dialect().analyze(S)

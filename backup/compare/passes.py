@@ -18,7 +18,7 @@ from backup.registry import Registry
 from backup.restore.attempts import Attempt
 from backup.restore.job import ImportPass
 from backup.restore.options import ImportOptions, Mode
-from backup.restore.planner import Planner, StagedRows, TenantRows
+from backup.restore.planner import StagedRows, TenantRows
 from backup.restore.report import ImportReport, ProblemLog
 from backup.restore.row_layout import row_layout
 from backup.restore.staging import StagingTable
@@ -82,24 +82,12 @@ class ReadPass(ImportPass):
     def _finish(
         self, report: ImportReport, tid: Any, tenant: Tenant, has_deleted: bool
     ) -> ImportReport:
-        planner = self._planner(tid, tenant, has_deleted=True)
+        planner = self._planner(tid, tenant, True)
         for spec in self.reg.tenant_tables:
             if spec.name in self.stages:
                 planner.check_file(spec)
         self._raise_problems(report)
         return report
-
-    def _planner(self, tid: Any, tenant: Tenant, *, has_deleted: bool, **compare: Any) -> Planner:
-        return Planner(
-            reg=self.reg,
-            mode=Mode.MERGE,
-            tenant_db_id=tid,
-            tenant_slug=tenant.slug,
-            stages=self.stages,
-            problems=self.problems,
-            file_has_deleted=has_deleted,
-            **compare,
-        )
 
     def _raise_problems(self, report: ImportReport) -> None:
         if self.problems:
@@ -174,14 +162,16 @@ class ComparePass(ReadPass):
             tid,
             tenant,
             # Another backup's references to its soft-deleted rows are its own, kept as they are.
-            has_deleted=has_deleted or self.against is not None,
+            has_deleted or self.against is not None,
             existing=existing,
             compare=True,
             ignored=self.ignored,
         )
-        for spec in self.reg.tenant_tables:
-            if spec.name in self.stages:
-                planner.plan(spec)
+        planned = {
+            spec.name: planner.plan(spec)
+            for spec in self.reg.tenant_tables
+            if spec.name in self.stages
+        }
         self._raise_problems(report)
         present = self.against.present if self.against is not None else None
         exported_at = _when(self.metadata.get("exported_at"))
@@ -193,6 +183,7 @@ class ComparePass(ReadPass):
             self.tables[spec.name] = compare_table(
                 spec,
                 self.stages.get(spec.name),
+                planned.get(spec.name),
                 existing,
                 reg=self.reg,
                 limit=self.limit,

@@ -257,16 +257,7 @@ class ImportPass:
     def _plan(
         self, tid: Any, tenant: Tenant, has_deleted: bool, *, rely_on_constraints: bool
     ) -> dict[str, TableCounts]:
-        planner = Planner(
-            reg=self.reg,
-            mode=self.mode,
-            tenant_db_id=tid,
-            tenant_slug=tenant.slug,
-            stages=self.stages,
-            problems=self.problems,
-            file_has_deleted=has_deleted,
-            rely_on_constraints=rely_on_constraints,
-        )
+        planner = self._planner(tid, tenant, has_deleted, rely_on_constraints=rely_on_constraints)
         tables = {}
         self.notices.clear()
         for spec in self.reg.tenant_tables:
@@ -284,6 +275,18 @@ class ImportPass:
             elif replaced(self.mode, spec):
                 tables[spec.name].delete = spec.model.objects.filter(tenant=tenant).count()
         return tables
+
+    def _planner(self, tid: Any, tenant: Tenant, has_deleted: bool, **options: Any) -> Planner:
+        return Planner(
+            reg=self.reg,
+            mode=self.mode,
+            tenant_db_id=tid,
+            tenant_slug=tenant.slug,
+            stages=self.stages,
+            problems=self.problems,
+            file_has_deleted=has_deleted,
+            **options,
+        )
 
     def _counted(self, table: str, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         progress = self.progress
