@@ -52,12 +52,11 @@ def compare_table(
     exported_at: dt.datetime | None = None,
 ) -> TableComparison:
     """`stage`: the backup's rows of the table, and `planned` what the planner made of them
-    (None: it has none). `alive_only`: the
-    backup leaves soft-deleted rows out, so the tenant's are not missing from it.
-    `exported_at`: when the backup was made; an append-only table's rows the tenant wrote after
-    it are counted apart (`written_since`)."""
+    (both None: it has none). `alive_only`: the backup leaves soft-deleted rows out, so the
+    tenant's are not missing from it. `exported_at`: when the backup was made; an append-only
+    table's rows the tenant wrote after it are counted apart (`written_since`)."""
     result = TableComparison()
-    T = existing.table(spec)
+    T, S = existing.table(spec), stage.sql_name if stage is not None else ""
     others = Conditions()
     others.add(*existing.owned("t"))
     if isinstance(existing, TenantRows) and alive_only and (paths := alive_paths(spec, reg)):
@@ -65,7 +64,6 @@ def compare_table(
         sql, params = rows.values("pk").query.sql_with_params()
         others.add(f"t.id IN ({sql})", params)
     if stage is not None and planned is not None:
-        S = stage.sql_name
         result.only_new, result.differ, result.same = (
             planned.create,
             planned.update,
@@ -85,10 +83,10 @@ def compare_table(
     if limit > 0:
         if result.only_old:
             result.sample_only_old = existing_labels(spec, T, others.sql(), others.params, limit)
-        if stage is not None and result.only_new:
-            result.sample_only_new = staged_labels(spec, stage.sql_name, CREATE, limit)
-        if stage is not None and result.differ:
-            result.sample_differ = updated_rows(spec, stage.sql_name, T, limit, ignored)
+        if result.only_new:  # rows counted only with a stage
+            result.sample_only_new = staged_labels(spec, S, CREATE, limit)
+        if result.differ:
+            result.sample_differ = updated_rows(spec, S, T, limit, ignored)
     return result
 
 
